@@ -1,0 +1,1 @@
+"""aionis TUI: a Textual client of the aionisd socket API."""

@@ -1,0 +1,163 @@
+"""JSON-RPC 2.0 over newline-delimited UTF-8: framing, error codes, parameter checks.
+
+Shared by the server and both clients; imports nothing heavier than json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_LINE = 1024 * 1024
+PROTOCOL_VERSION = "2026-11-24"
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+# Application codes (documented in share/openrpc.json).
+NOT_FOUND = -32001
+EXEC_NOT_ALLOWED = -32002
+SIGNATURE_INVALID = -32003
+UNTRUSTED_SIGNER = -32004
+CONFLICT = -32005
+NOTHING_TO_REPLAY = -32006
+MISSING_PARAMETER = -32007
+PLAYBOOK_DISABLED = -32008
+INVALID_PATCH = -32009
+NO_KEY = -32010
+NOT_INITIALIZED = -32011
+LINE_TOO_LONG = -32012
+TOO_MANY_CONNECTIONS = -32013
+PEER_REFUSED = -32014
+PRECONDITION_FAILED = -32015
+PATH_ESCAPE = -32016
+
+APP_ERRORS: dict[int, str] = {
+    NOT_FOUND: "not found",
+    EXEC_NOT_ALLOWED: "local execution is not allowed ([replay] allow_local_exec = false)",
+    SIGNATURE_INVALID: "signature invalid (unsigned, malformed or tampered)",
+    UNTRUSTED_SIGNER: "signer not trusted (not in allowed_signers, revoked or outside its window)",
+    CONFLICT: "conflict with the current state",
+    NOTHING_TO_REPLAY: "the run changed nothing",
+    MISSING_PARAMETER: "a required parameter or secret is missing",
+    PLAYBOOK_DISABLED: "the playbook version is disabled",
+    INVALID_PATCH: "the patch does not apply or breaks the playbook schema",
+    NO_KEY: "no signing key (run `aionis keys init`)",
+    NOT_INITIALIZED: "call initialize first",
+    LINE_TOO_LONG: f"line longer than {MAX_LINE} bytes",
+    TOO_MANY_CONNECTIONS: "too many connections",
+    PEER_REFUSED: "peer uid differs from the daemon's",
+    PRECONDITION_FAILED: "a precondition failed",
+    PATH_ESCAPE: "a path leaves the workdir",
+}
+
+
+class RpcError(Exception):
+    """An error that becomes a JSON-RPC error object; `message` is one readable line."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_obj(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            err["data"] = self.data
+        return err
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def response(id_: Any, result: Any) -> bytes:
+    return encode({"jsonrpc": "2.0", "id": id_, "result": result})
+
+
+def error(id_: Any, err: RpcError) -> bytes:
+    return encode({"jsonrpc": "2.0", "id": id_, "error": err.to_obj()})
+
+
+def notification(method: str, params: Any) -> bytes:
+    return encode({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One named parameter of a method: its JSON type, whether it is required, what it means."""
+
+    name: str
+    type: str  # JSON Schema type name
+    required: bool = False
+    description: str = ""
+    items: str | None = None
+
+
+_PY = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
+    """Validate by-name params against a method's spec; errors name the field."""
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise RpcError(INVALID_PARAMS, "params must be an object (by-name parameters)")
+    known = {p.name: p for p in spec}
+    for key in params:
+        if key not in known:
+            raise RpcError(INVALID_PARAMS, f"unknown parameter '{key}'", {"field": key})
+    for p in spec:
+        if p.name not in params or params[p.name] is None:
+            if p.required:
+                raise RpcError(
+                    INVALID_PARAMS, f"missing required parameter '{p.name}'", {"field": p.name}
+                )
+            continue
+        v = params[p.name]
+        if not isinstance(v, _PY[p.type]) or (p.type != "boolean" and isinstance(v, bool)):
+            raise RpcError(
+                INVALID_PARAMS,
+                f"parameter '{p.name}' must be {p.type}, got {type(v).__name__}",
+                {"field": p.name},
+            )
+        if p.items and isinstance(v, list):
+            for i, item in enumerate(v):
+                if not isinstance(item, _PY[p.items]):
+                    raise RpcError(
+                        INVALID_PARAMS,
+                        f"parameter '{p.name}[{i}]' must be {p.items}",
+                        {"field": p.name},
+                    )
+    return params
+
+
+def parse_request(line: bytes) -> tuple[Any, str, Any, bool]:
+    """-> (id, method, params, is_notification), or RpcError (with the id where one was readable)."""
+    try:
+        msg = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RpcError(PARSE_ERROR, f"parse error: {e}") from None
+    if not isinstance(msg, dict):
+        raise RpcError(INVALID_REQUEST, "invalid request: not a JSON object")
+    id_ = msg.get("id")
+    if msg.get("jsonrpc") != "2.0":
+        raise RpcError(INVALID_REQUEST, "invalid request: jsonrpc must be \"2.0\"", {"id": id_})
+    method = msg.get("method")
+    if not isinstance(method, str):
+        raise RpcError(INVALID_REQUEST, "invalid request: method must be a string", {"id": id_})
+    if id_ is not None and not isinstance(id_, (str, int)) or isinstance(id_, bool):
+        raise RpcError(INVALID_REQUEST, "invalid request: id must be a string or integer")
+    return id_, method, msg.get("params"), "id" not in msg

@@ -1,0 +1,126 @@
+"""aionisd: the daemon, in the foreground, on trio."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket as stdsocket
+import sys
+from pathlib import Path
+
+import trio
+
+from aionisd import __version__
+from aionisd.config import Config, ConfigError, load
+from aionisd.paths import Paths, UnsafePath
+
+log = logging.getLogger("aionisd")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="aionisd",
+        description="aionis daemon: records coding-agent sessions, serves playbooks over a Unix socket.",
+    )
+    ap.add_argument("--config", type=Path, help="config.toml (default: $XDG_CONFIG_HOME/aionis/config.toml)")
+    ap.add_argument("--socket", type=Path, help="socket path (default: $XDG_RUNTIME_DIR/aionis/aionisd.sock)")
+    ap.add_argument("--db", type=Path, help="database (default: $XDG_DATA_HOME/aionis/aionis.db)")
+    ap.add_argument(
+        "--watch", action="append", default=[], metavar="DIR",
+        help="watch DIR (any agent's logs, adapter chosen by content); repeatable; adds to [watch]",
+    )  # fmt: skip
+    ap.add_argument("--no-watch", action="store_true", help="do not watch the [watch] directories")
+    ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    ap.add_argument("--version", action="version", version=f"aionisd {__version__}")
+    return ap.parse_args(argv)
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) we are ready; a no-op without NOTIFY_SOCKET."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_DGRAM) as s:
+        try:
+            s.connect(addr)
+            s.sendall(message.encode())
+        except OSError as e:
+            log.warning("sd_notify failed: %s", e)
+
+
+async def serve(config: Config, paths: Paths, extra_watch: list[Path], watch: bool) -> None:
+    from aionisd.api.methods import METHODS
+    from aionisd.api.server import Server, bind
+    from aionisd.service import Service
+    from aionisd.store.db import Database
+
+    listener = await bind(paths.socket)
+    db = Database(paths.db)
+    service = Service(config=config, paths=paths, db=db)
+    try:
+        async with trio.open_nursery() as nursery:
+            server = Server(service, METHODS)
+            await nursery.start(server.serve, listener)
+            if watch or extra_watch:
+                from aionisd.watch import Watcher
+
+                watcher = Watcher(service, config.watch_dirs() if watch else {}, extra_watch)
+                await nursery.start(watcher.run)
+            log.info("aionisd %s listening on %s (db %s)", __version__, paths.socket, paths.db)
+            sd_notify("READY=1")
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("received %s, shutting down", signal.Signals(signum).name)
+                    sd_notify("STOPPING=1")
+                    break
+            nursery.cancel_scope.cancel()
+    finally:
+        try:
+            paths.socket.unlink()
+        except FileNotFoundError:
+            pass
+        await listener.aclose()
+        db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load(args.config)
+    except ConfigError as e:
+        print(f"aionisd: {e}", file=sys.stderr)
+        return 2
+    d = Paths.default()
+    paths = Paths(
+        config_file=args.config or d.config_file,
+        db=args.db or d.db,
+        socket=args.socket or d.socket,
+        keys_dir=d.keys_dir,
+        allowed_signers=d.allowed_signers,
+        revoked_keys=d.revoked_keys,
+        traces_dir=d.traces_dir,
+    )
+    from aionisd.api.server import AlreadyRunning
+
+    try:
+        trio.run(serve, config, paths, [Path(w) for w in args.watch], not args.no_watch)
+    except AlreadyRunning as e:
+        print(f"aionisd: {e}", file=sys.stderr)
+        return 1
+    except (UnsafePath, OSError) as e:
+        print(f"aionisd: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

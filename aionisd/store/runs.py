@@ -1,0 +1,301 @@
+"""Runs and their steps: events from adapters merged by key, so re-reading never duplicates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aionisd.model import (
+    Event,
+    IngestError,
+    Run,
+    RunEvent,
+    Step,
+    StepEvent,
+    Tokens,
+    UsageEvent,
+    merge_run,
+    merge_step,
+    run_id_for,
+)
+from aionisd.store import events as event_log
+from aionisd.store.db import Database, dumps, now
+
+_STEP_COLS = (
+    "run_id, key, seq, kind, tool, command, input, cwd, status, exit_code, started_at, ended_at, "
+    "duration_ms, stdout, stderr, stdout_size, stderr_size, subagent, shell"
+)
+_RUN_COLS = (
+    "id, agent, session_id, cwd, git_branch, goal, model, status, started_at, ended_at, "
+    "tokens_input, tokens_output, tokens_cache_creation, tokens_cache_read, playbook_id, "
+    "playbook_version, step_count"
+)
+
+
+def _step_from_row(r: tuple[Any, ...]) -> Step:
+    return Step(
+        key=r[1], seq=r[2], kind=r[3], tool=r[4], command=r[5], input=json.loads(r[6]), cwd=r[7],
+        status=r[8], exit_code=r[9], started_at=r[10], ended_at=r[11], duration_ms=r[12],
+        stdout=r[13], stderr=r[14], stdout_size=r[15], stderr_size=r[16], subagent=bool(r[17]),
+        shell=r[18],
+    )  # fmt: skip
+
+
+def _run_from_row(r: tuple[Any, ...]) -> Run:
+    return Run(
+        id=r[0], agent=r[1], session_id=r[2], cwd=r[3], git_branch=r[4], goal=r[5], model=r[6],
+        status=r[7], started_at=r[8], ended_at=r[9],
+        tokens=Tokens(input=r[10], output=r[11], cache_creation=r[12], cache_read=r[13]),
+        playbook_id=r[14], playbook_version=r[15],
+    )  # fmt: skip
+
+
+class _Batch:
+    """Rows touched by one ingest batch, written once at the end (the hot path of ingest)."""
+
+    def __init__(self, db: Database, source_path: str | None) -> None:
+        self.db = db
+        self.source_path = source_path
+        self.runs: dict[str, Run] = {}
+        self.new_runs: set[str] = set()
+        self.changed_runs: set[str] = set()
+        self.steps: dict[tuple[str, str], Step] = {}
+        self.step_count: dict[str, int] = {}
+        self.sessions: dict[str, str] = {}
+        self.notes: list[tuple[str, dict[str, Any]]] = []
+
+    def run_for(self, session_id: str, agent: str | None) -> Run:
+        rid = self.sessions.get(session_id)
+        if rid is None:
+            if agent is not None:
+                rid = run_id_for(agent, session_id)
+            else:
+                rid = self.db.one("SELECT id FROM runs WHERE session_id = ?", (session_id,))
+                rid = rid or run_id_for("unknown", session_id)
+            self.sessions[session_id] = rid
+        run = self.runs.get(rid)
+        if run is None:
+            row = self.db.conn.execute(
+                f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (rid,)
+            ).fetchone()
+            if row is None:
+                run = Run(id=rid, agent=agent or "unknown", session_id=session_id)
+                self.new_runs.add(rid)
+                self.step_count[rid] = 0
+            else:
+                run = _run_from_row(row)
+                self.step_count[rid] = row[16]
+            self.runs[rid] = run
+        return run
+
+    def step(self, run: Run, ev: StepEvent) -> None:
+        k = (run.id, ev.key)
+        st = self.steps.get(k)
+        created = False
+        if st is None:
+            row = self.db.conn.execute(
+                f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? AND key = ?", k
+            ).fetchone()
+            if row is None:
+                self.step_count[run.id] += 1
+                st = Step(seq=self.step_count[run.id], key=ev.key)
+                created = True
+            else:
+                st = _step_from_row(row)
+            self.steps[k] = st
+        before = (st.status, st.exit_code)
+        merge_step(st, ev)
+        for ts in (ev.started_at, ev.ended_at):
+            if ts:
+                merge_run(run, RunEvent(run.session_id, run.agent, ts=ts))
+        self.changed_runs.add(run.id)
+        if created or (st.status, st.exit_code) != before:
+            self.notes.append(("step.recorded", {"run_id": run.id, "step": _step_brief(st)}))
+
+    def flush(self) -> None:
+        conn = self.db.conn
+        for rid, run in self.runs.items():
+            if rid not in self.changed_runs and rid not in self.new_runs:
+                continue
+            conn.execute(
+                f"INSERT OR REPLACE INTO runs({_RUN_COLS}, source_path) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.id, run.agent, run.session_id, run.cwd, run.git_branch, run.goal,
+                    run.model, run.status, run.started_at, run.ended_at, run.tokens.input,
+                    run.tokens.output, run.tokens.cache_creation, run.tokens.cache_read,
+                    run.playbook_id, run.playbook_version, self.step_count[rid],
+                    self.source_path,
+                ),
+            )  # fmt: skip
+        conn.executemany(
+            f"INSERT OR REPLACE INTO steps({_STEP_COLS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    rid, s.key, s.seq, s.kind, s.tool, s.command, dumps(s.input), s.cwd,
+                    s.status, s.exit_code, s.started_at, s.ended_at, s.duration_ms, s.stdout,
+                    s.stderr, s.stdout_size, s.stderr_size, int(s.subagent), s.shell,
+                )
+                for (rid, _), s in self.steps.items()
+            ],
+        )  # fmt: skip
+        for rid in self.new_runs:
+            self.notes.insert(0, ("run.started", run_brief(self.runs[rid], self.step_count[rid])))
+        for rid in self.changed_runs - self.new_runs:
+            self.notes.append(("run.updated", run_brief(self.runs[rid], self.step_count[rid])))
+
+
+def apply_events(
+    db: Database, evs: Iterable[Event], *, source_path: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Merge adapter events into the store (inside the caller's transaction); return notifications."""
+    batch = _Batch(db, source_path)
+    usage_runs: set[str] = set()
+    for ev in evs:
+        if isinstance(ev, StepEvent):
+            batch.step(batch.run_for(ev.session_id, None), ev)
+        elif isinstance(ev, RunEvent):
+            run = batch.run_for(ev.session_id, ev.agent)
+            merge_run(run, ev)
+            batch.changed_runs.add(run.id)
+        elif isinstance(ev, UsageEvent):
+            run = batch.run_for(ev.session_id, None)
+            db.conn.execute(
+                "INSERT INTO usage VALUES (?,?,?,?,?,?,?) ON CONFLICT DO "
+                + ("UPDATE SET input=excluded.input, output=excluded.output, "
+                   "cache_creation=excluded.cache_creation, cache_read=excluded.cache_read"
+                   if ev.cumulative else "NOTHING"),
+                (
+                    run.id, ev.message_id, ev.input_tokens, ev.output_tokens,
+                    ev.cache_creation_tokens, ev.cache_read_tokens, int(ev.cumulative),
+                ),
+            )  # fmt: skip
+            usage_runs.add(run.id)
+        elif isinstance(ev, IngestError):
+            db.conn.execute(
+                "INSERT INTO ingest_errors(path, offset, reason, ts) VALUES (?,?,?,?)",
+                (ev.path or source_path or "", ev.offset, ev.reason, now()),
+            )
+            batch.notes.append(
+                (
+                    "ingest.error",
+                    {"path": ev.path or source_path, "offset": ev.offset, "reason": ev.reason},
+                )
+            )
+    for rid in usage_runs:
+        batch.runs[rid].tokens = _tokens(db, rid)
+        batch.changed_runs.add(rid)
+    batch.flush()
+    return batch.notes
+
+
+def _tokens(db: Database, run_id: str) -> Tokens:
+    t = Tokens()
+    for cumulative in (0, 1):
+        order = "" if not cumulative else "ORDER BY input + output DESC LIMIT 1"
+        sel = "SUM(input), SUM(output), SUM(cache_creation), SUM(cache_read)"
+        if cumulative:
+            sel = "input, output, cache_creation, cache_read"
+        row = db.conn.execute(
+            f"SELECT {sel} FROM usage WHERE run_id = ? AND cumulative = ? {order}",
+            (run_id, cumulative),
+        ).fetchone()
+        if row and row[0] is not None:
+            t.input += row[0]
+            t.output += row[1]
+            t.cache_creation += row[2]
+            t.cache_read += row[3]
+    return t
+
+
+def record(db: Database, evs: Iterable[Event], *, source_path: str | None = None) -> list[int]:
+    """Apply events and log their notifications in one transaction; return the new seqs."""
+    with db.tx():
+        notes = apply_events(db, evs, source_path=source_path)
+        return [event_log.append(db, kind, data) for kind, data in notes]
+
+
+def _step_brief(s: Step) -> dict[str, Any]:
+    return {
+        "seq": s.seq, "key": s.key, "kind": s.kind, "tool": s.tool, "command": s.command,
+        "cwd": s.cwd, "status": s.status, "exit_code": s.exit_code,
+        "duration_ms": s.duration_ms, "subagent": s.subagent,
+    }  # fmt: skip
+
+
+def run_brief(run: Run, steps: int) -> dict[str, Any]:
+    return {
+        "id": run.id, "agent": run.agent, "session_id": run.session_id, "cwd": run.cwd,
+        "goal": run.goal, "status": run.status, "started_at": run.started_at,
+        "ended_at": run.ended_at, "steps": steps,
+        "tokens": {"input": run.tokens.input, "output": run.tokens.output,
+                   "cache_creation": run.tokens.cache_creation,
+                   "cache_read": run.tokens.cache_read, "total": run.tokens.total},
+        "playbook_id": run.playbook_id, "playbook_version": run.playbook_version,
+    }  # fmt: skip
+
+
+def list_runs(db: Database, limit: int = 200, agent: str | None = None) -> list[dict[str, Any]]:
+    where, params = ("WHERE agent = ?", (agent, limit)) if agent else ("", (limit,))
+    return [
+        run_brief(_run_from_row(r), r[16])
+        for r in db.conn.execute(
+            f"SELECT {_RUN_COLS} FROM runs {where} "
+            "ORDER BY COALESCE(started_at, '') DESC, id LIMIT ?",
+            params,
+        )
+    ]
+
+
+def get_run(db: Database, run_id: str) -> Run | None:
+    row = db.conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        matches = db.conn.execute(
+            f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? OR session_id LIKE ? LIMIT 2",
+            (f"%{run_id}%", f"{run_id}%"),
+        ).fetchall()
+        if len(matches) != 1:
+            return None
+        row = matches[0]
+    run = _run_from_row(row)
+    run.steps = [
+        _step_from_row(r)
+        for r in db.conn.execute(
+            f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run.id,)
+        )
+    ]
+    return run
+
+
+def run_detail(run: Run, *, output: bool = False) -> dict[str, Any]:
+    """The `run show --json` shape."""
+    steps = []
+    for s in run.steps:
+        d = _step_brief(s)
+        d["started_at"], d["ended_at"] = s.started_at, s.ended_at
+        if output:
+            d.update(stdout=s.stdout, stderr=s.stderr, input=s.input)
+        steps.append(d)
+    out = run_brief(run, len(run.steps))
+    out["steps"] = steps
+    out["git_branch"] = run.git_branch
+    return out
+
+
+def set_run_fields(db: Database, run_id: str, **fields: Any) -> None:
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    db.conn.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+
+def counts(db: Database) -> dict[str, int]:
+    return {
+        "runs": int(db.one("SELECT COUNT(*) FROM runs")),
+        "steps": int(db.one("SELECT COUNT(*) FROM steps")),
+        "playbooks": int(db.one("SELECT COUNT(*) FROM playbooks")),
+        "repairs_pending": int(
+            db.one("SELECT COUNT(*) FROM repairs WHERE status = 'pending_review'")
+        ),
+        "ingest_errors": int(db.one("SELECT COUNT(*) FROM ingest_errors")),
+    }
