@@ -59,6 +59,14 @@ class Config:
     repair: RepairSection = field(default_factory=RepairSection)
     path: Path | None = None
 
+    def summary(self) -> dict[str, Any]:
+        """The effective settings, for the audit log (a change between starts is audited)."""
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d.pop("path")
+        return d
+
     def watch_dirs(self) -> dict[str, Path]:
         """Each adapter's directory with ~ and $VARS expanded ($XDG_DATA_HOME defaults as XDG says)."""
         env = dict(os.environ)

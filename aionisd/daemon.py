@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -63,6 +64,18 @@ async def serve(config: Config, paths: Paths, extra_watch: list[Path], watch: bo
     service = Service(config=config, paths=paths, db=db)
     try:
         async with trio.open_nursery() as nursery:
+            from aionisd.replays import ReplayService
+            from aionisd.store import audit
+
+            service.nursery = nursery
+            service.replays = ReplayService(service)
+            await nursery.start(service.replays.run)
+            with service.write() as wdb:
+                seen = config.summary()
+                last = wdb.one("SELECT data FROM audit WHERE action = 'config.seen' ORDER BY seq DESC LIMIT 1")
+                if last is None or json.loads(last)["config"] != json.loads(json.dumps(seen)):
+                    audit.append(wdb, "config.seen", str(config.path or paths.config_file),
+                                 {"config": seen, "changed": last is not None})  # fmt: skip
             server = Server(service, METHODS)
             await nursery.start(server.serve, listener)
             if watch or extra_watch:

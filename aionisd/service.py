@@ -28,6 +28,8 @@ class Service:
     bus: Bus = field(default_factory=Bus)
     started: float = field(default_factory=time.monotonic)
     watched: dict[str, str] = field(default_factory=dict)
+    nursery: Any = None  # the daemon's task nursery, for background work (shadow runs)
+    replays: Any = None  # aionisd.replays.ReplayService, set by the daemon
 
     def __post_init__(self) -> None:
         self.bus.published_seq = event_log.last_seq(self.db)

@@ -146,3 +146,385 @@ async def sources_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
         "sources": sources.list_sources(db),
         "errors": sources.ingest_errors(db),
     }
+
+
+# -- playbooks --------------------------------------------------------------------------------
+
+
+@method(
+    "playbooks.compile",
+    Param("run_id", "string", required=True, description="the run to compile"),
+    Param("name", "string", description="playbook name (default: from the run's goal)"),
+    Param("params", "object", description="{NAME: literal}: each literal becomes ${NAME}"),
+    Param("keep_probes", "boolean", description="keep read-only commands as optional steps"),
+    summary="Compile a run into a signed draft playbook (version 1 of a new lineage).",
+    errors=(p.NOT_FOUND, p.NOTHING_TO_REPLAY, p.NO_KEY),
+)
+async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    return catalog.compile_run(
+        svc(conn), params["run_id"], name=params.get("name"), params=params.get("params"),
+        keep_probes=bool(params.get("keep_probes")),
+    )  # fmt: skip
+
+
+@method(
+    "playbooks.list",
+    Param("status", "string", description="only versions with this status"),
+    Param("limit", "integer", description="at most this many (default 200)"),
+    summary="The newest version of each playbook, with its signature state.",
+)
+async def playbooks_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+    from aionisd.store import playbooks as store
+
+    rows = store.latest(svc(conn).db, params.get("status"), params.get("limit") or 200)
+    return {"playbooks": [catalog.describe(svc(conn), r) for r in rows]}
+
+
+@method(
+    "playbooks.search",
+    Param("text", "string", required=True, description="the task, in words"),
+    Param("cwd", "string", description="the agent's directory: same repository ranks higher"),
+    Param("all", "boolean", description="include draft and disabled versions"),
+    Param("limit", "integer", description="at most this many (default 10)"),
+    summary="Playbooks ranked for a task (BM25, same-repository and past-success boosts).",
+)
+async def playbooks_search(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    found = catalog.search(
+        svc(conn), params["text"], cwd=params.get("cwd"), all_statuses=bool(params.get("all")),
+        limit=params.get("limit") or 10,
+    )  # fmt: skip
+    return {"playbooks": found}
+
+
+@method(
+    "playbooks.get",
+    Param("id", "string", required=True, description="lineage id, name or digest"),
+    Param("version", "integer", description="default: the latest version"),
+    summary="A playbook version: document, verification, versions and lineage.",
+    errors=(p.NOT_FOUND,),
+)
+async def playbooks_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    row = catalog.get(svc(conn), params["id"], params.get("version"))
+    return catalog.describe(svc(conn), row, with_doc=True)
+
+
+@method(
+    "playbooks.export",
+    Param("id", "string", required=True, description="lineage id, name or digest"),
+    Param("version", "integer", description="default: the latest version"),
+    summary="The signed DSSE envelope of a version.",
+    errors=(p.NOT_FOUND,),
+)
+async def playbooks_export(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    return catalog.export(svc(conn), params["id"], params.get("version"))
+
+
+@method(
+    "playbooks.import",
+    Param("envelope", "object", required=True, description="a DSSE envelope"),
+    summary="Verify an envelope against the trust list, then store it; refuses untrusted signers.",
+    errors=(p.SIGNATURE_INVALID, p.UNTRUSTED_SIGNER, p.CONFLICT),
+)
+async def playbooks_import(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    return catalog.import_envelope(svc(conn), params["envelope"])
+
+
+@method(
+    "playbooks.verify",
+    Param("id", "string", description="a stored playbook (lineage id, name or digest)"),
+    Param("version", "integer", description="default: the latest version"),
+    Param("envelope", "object", description="or an envelope to check"),
+    summary="Check an envelope: well-formed, good signature, trusted signer in its window.",
+    errors=(p.NOT_FOUND,),
+)
+async def playbooks_verify(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    if params.get("envelope") is not None:
+        env = params["envelope"]
+    elif params.get("id"):
+        env = catalog.get(svc(conn), params["id"], params.get("version"))["envelope"]
+    else:
+        raise p.RpcError(p.INVALID_PARAMS, "give 'id' or 'envelope'", {"field": "id"})
+    return catalog.verification_dict(catalog.check(svc(conn), env))
+
+
+@method(
+    "playbooks.promote",
+    Param("id", "string", required=True, description="lineage id, name or digest"),
+    Param("version", "integer", required=True, description="the version to change"),
+    Param("status", "string", required=True, description="draft | shadow | active | disabled"),
+    summary="Change a version's status (active versions are what replays use by default).",
+    errors=(p.NOT_FOUND,),
+)
+async def playbooks_promote(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    return catalog.promote(svc(conn), params["id"], params["version"], params["status"])
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+@method(
+    "keys.init",
+    Param("principal", "string", description="who signs (default: user@host)"),
+    summary="Create the signing key (OpenSSH Ed25519, 0600) and trust it.",
+    errors=(p.CONFLICT,),
+)
+async def keys_init(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+
+    return catalog.init_key(svc(conn), params.get("principal") or catalog.default_principal())
+
+
+@method("keys.list", summary="Your signing key and the trusted and revoked keys.")
+async def keys_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+    from aionisd.signing import load_private
+
+    path = catalog.key_path(svc(conn))
+    own = None
+    if path.exists():
+        k = load_private(path)
+        own = {"keyid": k.keyid, "principal": k.comment, "path": str(path),
+               "public_key": k.public.to_line()}  # fmt: skip
+    ts = catalog.trust_store(svc(conn))
+    return {"key": own, "trusted": [s.to_dict() for s in ts.list()],
+            "revoked": sorted(ts.revoked)}  # fmt: skip
+
+
+@method(
+    "keys.trust",
+    Param("public_key", "string", required=True, description="an ssh-ed25519 public key line"),
+    Param("principal", "string", description="the signer's name (default: the key's comment)"),
+    Param("valid_after", "string", description="YYYYMMDD[HHMM[SS]][Z]"),
+    Param("valid_before", "string", description="YYYYMMDD[HHMM[SS]][Z]"),
+    summary="Add a key to allowed_signers.",
+)
+async def keys_trust(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+    from aionisd.signing import SigningError, load_public_line
+    from aionisd.signing.trust import parse_time
+
+    try:
+        key = load_public_line(params["public_key"])
+        after = parse_time(params["valid_after"]) if params.get("valid_after") else None
+        before = parse_time(params["valid_before"]) if params.get("valid_before") else None
+        principal = params.get("principal") or key.comment or "unnamed"
+        signer = catalog.trust_store(svc(conn)).add(principal, key, after, before)
+    except (SigningError, ValueError) as e:
+        raise p.RpcError(p.INVALID_PARAMS, str(e), {"field": "public_key"}) from None
+    with svc(conn).write() as db:
+        from aionisd.store import audit
+
+        audit.append(db, "key.trusted", key.keyid, {"principal": principal})
+    return signer.to_dict()
+
+
+@method(
+    "keys.revoke",
+    Param("keyid", "string", required=True, description="SHA256:... fingerprint or key line"),
+    summary="Add a key to revoked_keys: its signatures stop being trusted.",
+)
+async def keys_revoke(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import catalog
+    from aionisd.signing import SigningError
+
+    try:
+        keyid = catalog.trust_store(svc(conn)).revoke(params["keyid"])
+    except (SigningError, ValueError) as e:
+        raise p.RpcError(p.INVALID_PARAMS, str(e), {"field": "keyid"}) from None
+    with svc(conn).write() as db:
+        from aionisd.store import audit
+
+        audit.append(db, "key.revoked", keyid, {})
+    return {"keyid": keyid, "revoked": True}
+
+
+# -- replay -------------------------------------------------------------------------------------
+
+
+@method(
+    "replay.start",
+    Param("id", "string", required=True, description="playbook lineage id, name or digest"),
+    Param("version", "integer", description="default: the latest active, else the latest draft"),
+    Param("mode", "string", required=True, description="simulate | strict | guided"),
+    Param("workdir", "string", description="absolute target directory (default: the daemon's cwd)"),
+    Param("params", "object", description="{NAME: value} for the playbook's parameters"),
+    Param("env", "object", description="the replay's environment (secrets are read from it)"),
+    summary="Start a replay; returns at once with its id (simulate finishes before answering).",
+    errors=(p.NOT_FOUND, p.EXEC_NOT_ALLOWED, p.SIGNATURE_INVALID, p.UNTRUSTED_SIGNER,
+            p.PLAYBOOK_DISABLED, p.MISSING_PARAMETER, p.PATH_ESCAPE),
+)  # fmt: skip
+async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    given = {str(k): str(v) for k, v in (params.get("params") or {}).items()}
+    env = params.get("env")
+    if env is not None:
+        env = {str(k): str(v) for k, v in env.items()}
+    result: dict[str, Any] = await svc(conn).replays.start(
+        params["id"], version=params.get("version"), mode=params["mode"],
+        workdir=params.get("workdir"), params=given, env=env,
+    )  # fmt: skip
+    return result
+
+
+@method(
+    "replay.get",
+    Param("replay_id", "string", required=True, description="from replay.start"),
+    summary="A replay's state: status, per-step results, divergence, repairs.",
+    errors=(p.NOT_FOUND,),
+)
+async def replay_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = svc(conn).replays.get(params["replay_id"])
+    return result
+
+
+@method(
+    "replay.list",
+    Param("limit", "integer", description="at most this many (default 50)"),
+    summary="Recent replays, newest first.",
+)
+async def replay_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return {"replays": svc(conn).replays.list(params.get("limit") or 50)}
+
+
+@method(
+    "replay.cancel",
+    Param("replay_id", "string", required=True, description="a running replay"),
+    summary="Cancel a running replay: its step's process group is killed (TERM, then KILL).",
+    errors=(p.NOT_FOUND,),
+)
+async def replay_cancel(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    if not await svc(conn).replays.cancel(params["replay_id"]):
+        raise p.RpcError(p.NOT_FOUND, f"no running replay {params['replay_id']}")
+    return {"ok": True}
+
+
+@method("stats.savings", summary="Per playbook: replays run vs the agent run it was compiled from.")
+async def stats_savings(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    return {"playbooks": svc(conn).replays.savings()}
+
+
+# -- governance ---------------------------------------------------------------------------------
+
+
+@method(
+    "repairs.list",
+    Param("status", "string", description="pending_review | approved | rejected | shadow_failed | invalid"),
+    Param("limit", "integer", description="at most this many (default 100)"),
+    summary="Repairs with their failure, patch, step diff and shadow result.",
+)
+async def repairs_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import governance
+
+    return {"repairs": governance.list_repairs(svc(conn), params.get("status"), params.get("limit") or 100)}
+
+
+@method(
+    "repairs.get",
+    Param("id", "string", required=True, description="repair id"),
+    summary="One repair.",
+    errors=(p.NOT_FOUND,),
+)
+async def repairs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import governance
+
+    return governance.get(svc(conn), params["id"])
+
+
+@method(
+    "repairs.propose",
+    Param("playbook_id", "string", required=True, description="lineage id, name or digest"),
+    Param("version", "integer", description="default: the latest version"),
+    Param("patch", "array", required=True, items="object", description="RFC 6902 operations"),
+    Param("rationale", "string", description="why"),
+    Param("workdir", "string", description="directory the shadow run copies (default: empty)"),
+    Param("params", "object", description="parameters for the shadow run"),
+    Param("env", "object", description="environment for the shadow run's secrets"),
+    summary="Propose a repair by hand (a person or an agent); it is validated like any other.",
+    errors=(p.NOT_FOUND, p.INVALID_PATCH),
+)
+async def repairs_propose(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import governance
+
+    return governance.propose_human(
+        svc(conn), params["playbook_id"], params.get("version"), params["patch"],
+        params.get("rationale") or "", params.get("workdir"), params.get("params"), params.get("env"),
+    )  # fmt: skip
+
+
+@method(
+    "reviews.decide",
+    Param("repair_id", "string", required=True, description="a repair awaiting review"),
+    Param("decision", "string", required=True, description="approve | reject"),
+    Param("note", "string", description="the reviewer's note"),
+    summary="Approve (a new signed version, status shadow) or reject; the review is signed.",
+    errors=(p.NOT_FOUND, p.CONFLICT, p.INVALID_PATCH, p.NO_KEY),
+)
+async def reviews_decide(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd import governance
+
+    return governance.decide(svc(conn), params["repair_id"], params["decision"], params.get("note"))
+
+
+@method(
+    "audit.list",
+    Param("limit", "integer", description="at most this many, newest first (default 200)"),
+    Param("action", "string", description="only actions starting with this"),
+    summary="Audit log entries.",
+)
+async def audit_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd.store import audit
+
+    return {"entries": audit.entries(svc(conn).db, params.get("limit") or 200, params.get("action"))}
+
+
+@method("audit.verify", summary="Recompute the hash chain: {ok, entries, first_bad}.")
+async def audit_verify(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    from aionisd.store import audit
+
+    return audit.verify(svc(conn).db)
+
+
+@method(
+    "traces.append",
+    Param("run_id", "string", required=True, description="the agent's run id ([A-Za-z0-9._-])"),
+    Param("events", "array", required=True, items="object", description="native trace lines"),
+    Param("start", "object", description="{agent, goal, cwd}: written as run.start for a new run"),
+    summary="Append native trace lines for an agent that records itself, and record them now.",
+)
+async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
+    import json as _json
+    import re as _re
+
+    from aionisd.watch import ingest_path
+
+    run_id = params["run_id"]
+    if not _re.fullmatch(r"[A-Za-z0-9._-]{1,128}", run_id):
+        raise p.RpcError(p.INVALID_PARAMS, "run_id may hold only letters, digits, '.', '_', '-'",
+                         {"field": "run_id"})  # fmt: skip
+    service = svc(conn)
+    service.paths.traces_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = service.paths.traces_dir / f"{run_id}.jsonl"
+    events = list(params["events"])
+    if not path.exists() and params.get("start") is not None:
+        from aionisd.store.db import now
+
+        events.insert(0, {"type": "run.start", **params["start"], "ts": now()})
+    lines = "".join(_json.dumps({**e, "run_id": run_id}, ensure_ascii=False) + "\n" for e in events)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(lines)
+    summary = ingest_path(service, path)
+    return {"path": str(path), "runs": summary.runs, "errors": summary.errors}

@@ -1,0 +1,319 @@
+"""The playbook catalogue: compile a run, sign it, store it, verify it, move it between stores.
+
+Every operation here writes its audit entry in the same transaction as the change it records.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import re
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from aionisd.api import protocol as p
+from aionisd.api.protocol import RpcError
+from aionisd.service import Service
+from aionisd.signing import (
+    PAYLOAD_TYPE_PLAYBOOK,
+    Code,
+    SigningError,
+    SigningKey,
+    TrustStore,
+    Verification,
+    generate,
+    load_private,
+    parse_envelope,
+    payload_digest,
+    save_private,
+    sign,
+    verify,
+)
+from aionisd.store import audit
+from aionisd.store import events as event_log
+from aionisd.store import playbooks as store
+from aionisd.store import runs as run_store
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    key: SigningKey
+    principal: str
+
+
+def trust_store(service: Service) -> TrustStore:
+    return TrustStore.load(service.paths.allowed_signers, service.paths.revoked_keys)
+
+
+def key_path(service: Service) -> Any:
+    return service.paths.keys_dir / "id_ed25519"
+
+
+def default_principal() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def signer(service: Service, *, create: bool = True) -> Signer:
+    """The user's key; made (0600) and trusted on first use, so compile works out of the box."""
+    path = key_path(service)
+    if not path.exists():
+        if not create:
+            raise RpcError(p.NO_KEY, "no signing key: run `aionis keys init`")
+        init_key(service, default_principal())
+    try:
+        key = load_private(path)
+    except (SigningError, OSError) as e:
+        raise RpcError(p.NO_KEY, f"cannot load signing key {path}: {e}") from None
+    principal = key.comment or default_principal()
+    return Signer(key, principal)
+
+
+def init_key(service: Service, principal: str) -> dict[str, Any]:
+    path = key_path(service)
+    if path.exists():
+        raise RpcError(p.CONFLICT, f"a key already exists at {path}")
+    key = generate(principal)
+    save_private(key, path)
+    trust_store(service).add(principal, key.public)
+    with service.write() as db:
+        audit.append(db, "key.created", key.keyid, {"principal": principal, "path": str(path)})
+        audit.append(db, "key.trusted", key.keyid, {"principal": principal})
+    return {"keyid": key.keyid, "principal": principal, "path": str(path),
+            "public_key": key.public.to_line()}  # fmt: skip
+
+
+def check(service: Service, envelope: Any) -> Verification:
+    return verify(envelope, trust_store(service), expected_type=PAYLOAD_TYPE_PLAYBOOK)
+
+
+def signature_state(v: Verification) -> str:
+    if v.ok:
+        return "trusted"
+    if v.code == Code.UNSIGNED:
+        return "unsigned"
+    if v.code in (Code.UNTRUSTED, Code.REVOKED, Code.EXPIRED, Code.NOT_YET_VALID):
+        return "untrusted"
+    return "tampered"
+
+
+def verification_dict(v: Verification) -> dict[str, Any]:
+    return {"ok": v.ok, "signer": v.signer, "keyid": v.keyid, "reason": v.reason,
+            "code": None if v.code is None else str(v.code)}  # fmt: skip
+
+
+def refusal(v: Verification) -> RpcError:
+    code = p.UNTRUSTED_SIGNER if signature_state(v) == "untrusted" else p.SIGNATURE_INVALID
+    return RpcError(code, v.reason or "signature check failed", verification_dict(v))
+
+
+def canonical(doc: dict[str, Any]) -> bytes:
+    from aionisd.playbook import canonical_bytes
+
+    return canonical_bytes(doc)
+
+
+def store_signed(
+    service: Service,
+    doc: dict[str, Any],
+    *,
+    playbook_id: str | None,
+    run_id: str | None,
+    repaired_from: str | None = None,
+    signed_by: Signer | None = None,
+    audit_action: str = "playbook.compiled",
+) -> dict[str, Any]:
+    """Sign `doc` and store it as the next version of its lineage (a new lineage when None)."""
+    s = signed_by or signer(service)
+    with service.write() as db:
+        if playbook_id is not None:
+            doc["version"] = store.next_version(db, playbook_id)
+        payload = canonical(doc)
+        digest = payload_digest(payload)
+        pid = playbook_id or "pb-" + digest.split(":", 1)[1][:12]
+        envelope = sign(payload, PAYLOAD_TYPE_PLAYBOOK, s.key)
+        store.insert(
+            db, playbook_id=pid, name=doc["name"], version=doc["version"], digest=digest,
+            status=doc.get("status", "draft"), signer=s.principal, keyid=s.key.keyid,
+            envelope=envelope, doc=doc, run_id=run_id, repaired_from=repaired_from,
+        )  # fmt: skip
+        info = {"id": pid, "name": doc["name"], "version": doc["version"], "digest": digest}
+        audit.append(db, audit_action, f"{pid}@{doc['version']}",
+                     {**info, "run_id": run_id, "signer": s.principal, "keyid": s.key.keyid})  # fmt: skip
+        event_log.append(db, "playbook.compiled", info)
+    return info
+
+
+def compile_run(
+    service: Service,
+    run_id: str,
+    *,
+    name: str | None,
+    params: dict[str, str] | None,
+    keep_probes: bool,
+) -> dict[str, Any]:
+    from aionisd.compile import NothingToReplay, compile_run as compile_doc
+
+    run = run_store.get_run(service.db, run_id)
+    if run is None:
+        raise RpcError(p.NOT_FOUND, f"no run {run_id}")
+    try:
+        compiled = compile_doc(run, name=name, params=params or None, keep_probes=keep_probes)
+    except NothingToReplay as e:
+        raise RpcError(p.NOTHING_TO_REPLAY, str(e)) from None
+    doc = compiled.doc
+    info = store_signed(service, doc, playbook_id=None, run_id=run.id)
+    report = compiled.report
+    report_d = report if isinstance(report, dict) else getattr(report, "__dict__", {})
+    if hasattr(report, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        report_d = asdict(report)
+    return {**info, "steps": len(doc.get("steps", [])), "checks": len(doc.get("success", [])),
+            "report": report_d}  # fmt: skip
+
+
+def describe(service: Service, row: dict[str, Any], *, with_doc: bool = False) -> dict[str, Any]:
+    v = check(service, row["envelope"])
+    doc = store.document(row)
+    replays, ok = store.replay_stats(service.db, row["id"])
+    out = {
+        "id": row["id"], "name": row["name"], "version": row["version"], "status": row["status"],
+        "digest": row["digest"], "signer": v.signer or row["signer"], "keyid": row["keyid"],
+        "signature": signature_state(v), "steps": len(doc.get("steps", [])),
+        "checks": len(doc.get("success", [])), "goal": doc.get("goal"),
+        "created_at": row["created_at"], "replays": replays, "replays_succeeded": ok,
+        "run_id": row["run_id"],
+    }  # fmt: skip
+    if with_doc:
+        out["document"] = doc
+        out["verification"] = verification_dict(v)
+        out["versions"] = store.versions(service.db, row["id"])
+        out["repaired_from"] = row["repaired_from"]
+    return out
+
+
+def get(service: Service, ref: str, version: int | None = None) -> dict[str, Any]:
+    row = store.resolve(service.db, ref, version)
+    if row is None:
+        what = f"{ref} version {version}" if version else ref
+        raise RpcError(p.NOT_FOUND, f"no playbook {what}")
+    return row
+
+
+def export(service: Service, ref: str, version: int | None) -> dict[str, Any]:
+    row = get(service, ref, version)
+    return {"id": row["id"], "version": row["version"], "digest": row["digest"],
+            "envelope": row["envelope"]}  # fmt: skip
+
+
+def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
+    """Verify first (refuse untrusted with the reason), then parse the same bytes and store."""
+    v = check(service, envelope)
+    if not v.ok or v.payload is None:
+        raise refusal(v)
+    doc = json.loads(v.payload)
+    from aionisd.playbook import validate
+
+    problems = validate(doc)
+    if problems:
+        raise RpcError(p.INVALID_PARAMS, f"not a valid playbook: {problems[0]}")
+    digest = payload_digest(v.payload)
+    with service.write() as db:
+        existing = db.one("SELECT playbook_id FROM playbook_versions WHERE digest = ?", (digest,))
+        if existing:
+            return {"id": existing, "version": doc["version"], "digest": digest, "new": False}
+        pid = _lineage_for(db, doc, digest)
+        ver = doc["version"]
+        if db.one("SELECT 1 FROM playbook_versions WHERE playbook_id = ? AND version = ?", (pid, ver)):
+            raise RpcError(p.CONFLICT, f"{pid} already has a different version {ver}")
+        env = parse_envelope(envelope)
+        store.insert(
+            db, playbook_id=pid, name=doc["name"], version=ver, digest=digest,
+            status=doc.get("status") if doc.get("status") in store.STATUSES else "draft",
+            signer=v.signer, keyid=v.keyid, envelope=_env_dict(env, envelope), doc=doc,
+            run_id=None,
+        )  # fmt: skip
+        audit.append(db, "playbook.imported", f"{pid}@{ver}",
+                     {"digest": digest, "signer": v.signer, "keyid": v.keyid})  # fmt: skip
+        event_log.append(db, "playbook.compiled", {"id": pid, "name": doc["name"], "version": ver,
+                                                   "digest": digest})  # fmt: skip
+    return {"id": pid, "version": ver, "digest": digest, "new": True}
+
+
+def _env_dict(env: Any, raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    d: dict[str, Any] = json.loads(text)
+    return d
+
+
+def _lineage_for(db: Any, doc: dict[str, Any], digest: str) -> str:
+    """An imported version joins the lineage of the same name and source; else starts one."""
+    src = (doc.get("source") or {}).get("digest")
+    for (pid,) in db.conn.execute("SELECT id FROM playbooks WHERE name = ?", (doc["name"],)):
+        first = store.resolve(db, pid, 1)
+        if first and (store.document(first).get("source") or {}).get("digest") == src:
+            return str(pid)
+    return "pb-" + digest.split(":", 1)[1][:12]
+
+
+def promote(service: Service, ref: str, version: int, status: str) -> dict[str, Any]:
+    if status not in store.STATUSES:
+        raise RpcError(p.INVALID_PARAMS, f"status must be one of {', '.join(store.STATUSES)}",
+                       {"field": "status"})  # fmt: skip
+    row = get(service, ref, version)
+    with service.write() as db:
+        store.set_status(db, row["id"], version, status)
+        audit.append(db, "playbook.status_changed", f"{row['id']}@{version}",
+                     {"from": row["status"], "to": status})  # fmt: skip
+        event_log.append(db, "playbook.status_changed",
+                         {"id": row["id"], "version": version, "status": status})  # fmt: skip
+    return {"id": row["id"], "version": version, "status": status}
+
+
+def search(
+    service: Service, text: str, *, cwd: str | None, all_statuses: bool, limit: int
+) -> list[dict[str, Any]]:
+    """BM25 over name, goal, commands and files; boosted by same repository and past success."""
+    statuses = None if all_statuses else ("active", "shadow")
+    hits = store.search(service.db, text, statuses=statuses, limit=limit * 2)
+    words = {w for w in re.findall(r"[0-9a-z]+", text.lower()) if len(w) > 1}
+    out = []
+    for pid, ver, rank in hits:
+        row = store.resolve(service.db, pid, ver)
+        if row is None:
+            continue
+        doc = store.document(row)
+        score = -rank
+        why = []
+        fields = {
+            "name": row["name"], "goal": doc.get("goal") or "",
+            "commands": " ".join(s.get("run") or "" for s in doc.get("steps", [])),
+            "files": " ".join(s.get("path") or "" for s in doc.get("steps", [])),
+        }  # fmt: skip
+        for fname, ftext in fields.items():
+            found = sorted(w for w in words if w in ftext.lower())
+            if found:
+                why.append(f"{fname}: {', '.join(found)}")
+        src_cwd = None
+        if row["run_id"]:
+            src_cwd = service.db.one("SELECT cwd FROM runs WHERE id = ?", (row["run_id"],))
+        if cwd and src_cwd and _same_repo(cwd, src_cwd):
+            score *= 1.5
+            why.append("same repository")
+        replays, ok = store.replay_stats(service.db, pid)
+        if replays:
+            score *= 1 + 0.3 * ok / replays
+            why.append(f"{ok}/{replays} replays succeeded")
+        d = describe(service, row)
+        d.update(score=round(score, 4), why=why)
+        out.append(d)
+    out.sort(key=lambda d: -d["score"])
+    return out[:limit]
+
+
+def _same_repo(a: str, b: str) -> bool:
+    a, b = a.rstrip("/"), b.rstrip("/")
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")

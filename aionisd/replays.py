@@ -1,0 +1,367 @@
+"""Replays in the daemon: the gates before the first step, then the engine in the background,
+its events streamed and the replay recorded as a run of agent `aionis`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets as pyrandom
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from aionisd.api import protocol as p
+from aionisd.api.protocol import RpcError
+from aionisd.model import RunEvent, StepEvent
+from aionisd.replay.checks import PathEscape, confine, resolve_params, substitute
+from aionisd.replay.engine import Replay, ReplayResult
+from aionisd.replay.runner import LocalRunner
+from aionisd.service import Service
+from aionisd.store import audit
+from aionisd.store import events as event_log
+from aionisd.store import playbooks as pb_store
+from aionisd.store import runs as run_store
+from aionisd.store.db import dumps, now
+
+log = logging.getLogger("aionisd.replay")
+
+MODES = ("simulate", "strict", "guided")
+OUTPUT_FLUSH_S = 0.05
+SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME", "SHELL", "TMPDIR")
+
+
+@dataclass
+class Active:
+    replay: Replay
+    scope: trio.CancelScope
+    done: trio.Event = field(default_factory=trio.Event)
+
+
+def new_id() -> str:
+    return "rp-" + time.strftime("%Y%m%d%H%M%S") + "-" + pyrandom.token_hex(3)
+
+
+class ReplayService:
+    """Starts, tracks and cancels replays; one per daemon."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.active: dict[str, Active] = {}
+        self.nursery: trio.Nursery | None = None
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the nursery replays run in; marks replays a killed daemon left `running`."""
+        with self.service.write() as db:
+            for (rid,) in db.conn.execute("SELECT id FROM replays WHERE status = 'running'").fetchall():
+                self._close_row(db, rid, "interrupted", "the daemon stopped during this replay", None)
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    # -- gates ------------------------------------------------------------------------------
+
+    def _load(self, ref: str, version: int | None) -> dict[str, Any]:
+        db = self.service.db
+        if version is None:
+            row = pb_store.resolve(db, ref)
+            row = row and pb_store.replay_default(db, row["id"])
+        else:
+            row = pb_store.resolve(db, ref, version)
+        if row is None:
+            raise RpcError(p.NOT_FOUND, f"no replayable version of playbook {ref}")
+        return row
+
+    def gate(
+        self, row: dict[str, Any], mode: str, workdir: Path, env: dict[str, str], params: dict[str, str]
+    ) -> dict[str, Any]:
+        """Every refusal before the first step, each with its own code and one line."""
+        from aionisd import catalog
+
+        if mode not in MODES:
+            raise RpcError(p.INVALID_PARAMS, f"mode must be one of {', '.join(MODES)}", {"field": "mode"})
+        if row["status"] == "disabled":
+            raise RpcError(p.PLAYBOOK_DISABLED, f"{row['id']} v{row['version']} is disabled")
+        if mode != "simulate" and not self.service.config.replay.allow_local_exec:
+            where = self.service.config.path or self.service.paths.config_file
+            raise RpcError(
+                p.EXEC_NOT_ALLOWED,
+                f"local execution is off: set allow_local_exec = true under [replay] in {where}",
+            )
+        v = catalog.check(self.service, row["envelope"])
+        if mode != "simulate" and not v.ok:
+            raise catalog.refusal(v)
+        doc: dict[str, Any] = json.loads(v.payload) if v.payload else pb_store.document(row)
+        if mode == "simulate":
+            return doc
+        res = resolve_params(doc, params, env=env, workdir=workdir)
+        if res.missing:
+            secret = [n for n in res.missing if n in res.secrets]
+            plain = [n for n in res.missing if n not in res.secrets]
+            parts = ([f"missing parameter(s): {', '.join(plain)} (--param NAME=VALUE)"] if plain else []) + (
+                [f"missing secret(s): set {', '.join(secret)} in the environment"] if secret else []
+            )
+            raise RpcError(p.MISSING_PARAMETER, "; ".join(parts), {"missing": res.missing})
+        home = Path(res.values["home"]) if res.values.get("home") else None
+        for step in doc.get("steps", []):
+            if step.get("kind") in ("file_write", "file_edit") and step.get("path"):
+                try:
+                    confine(substitute(step["path"], res.values), workdir, home)
+                except PathEscape as e:
+                    raise RpcError(p.PATH_ESCAPE, str(e)) from None
+        return doc
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(
+        self,
+        ref: str,
+        *,
+        version: int | None,
+        mode: str,
+        workdir: str | None,
+        params: dict[str, str],
+        env: dict[str, str] | None,
+    ) -> dict[str, Any]:
+        row = self._load(ref, version)
+        wd = Path(workdir or os.getcwd()).expanduser()
+        if not wd.is_absolute():
+            raise RpcError(p.INVALID_PARAMS, "workdir must be an absolute path", {"field": "workdir"})
+        replay_env = dict(env) if env is not None else {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
+        rid = new_id()
+        try:
+            doc = self.gate(row, mode, wd, replay_env, params)
+        except RpcError as e:
+            self._record_refusal(rid, row, mode, wd, e)
+            raise
+        if mode != "simulate":
+            wd.mkdir(parents=True, exist_ok=True)
+        replay = Replay(
+            doc, mode=mode, runner=LocalRunner(), workdir=wd, env=replay_env, params=params,  # type: ignore[arg-type]
+            on_event=self._sink(rid), repair=self._repair_hook(rid, row, replay_env) if mode == "guided" else None,
+            default_timeout_s=float(self.service.config.replay.step_timeout_s),
+        )  # fmt: skip
+        info = {"replay_id": rid, "playbook": {"id": row["id"], "version": row["version"], "name": row["name"]},
+                "mode": mode}  # fmt: skip
+        with self.service.write() as db:
+            db.conn.execute(
+                "INSERT INTO replays(id, playbook_id, version, mode, status, workdir, run_id, started_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (rid, row["id"], row["version"], mode, "running", str(wd), f"aionis:{rid}", now()),
+            )
+            if mode != "simulate":
+                run_store.record(db, [RunEvent(rid, "aionis", cwd=str(wd), goal=doc.get("goal"),
+                                               ts=now(), status="running")])  # fmt: skip
+                run_store.set_run_fields(db, f"aionis:{rid}", playbook_id=row["id"],
+                                         playbook_version=row["version"])  # fmt: skip
+                audit.append(db, "replay.started", rid, {**info, "workdir": str(wd)})
+            event_log.append(db, "replay.started", info)
+        active = Active(replay, trio.CancelScope())
+        self.active[rid] = active
+        if mode == "simulate":
+            await self._drive(rid, row, doc, active)
+            return {**info, "status": replay.result.status}
+        assert self.nursery is not None
+        self.nursery.start_soon(self._drive, rid, row, doc, active)
+        return {**info, "status": "running"}
+
+    async def _drive(self, rid: str, row: dict[str, Any], doc: dict[str, Any], a: Active) -> None:
+        flusher_done = trio.Event()
+        try:
+            async with trio.open_nursery() as n:
+                n.start_soon(self._flusher, rid, flusher_done)
+                with a.scope:
+                    await a.replay.run()
+                flusher_done.set()
+        except Exception:
+            log.exception("replay %s crashed", rid)
+            a.replay.result.status = "failed"
+            a.replay.result.reason = "internal error in the replay engine (see the daemon log)"
+        finally:
+            res = a.replay.result
+            if a.scope.cancelled_caught or res.status == "running":
+                res.status = "cancelled"
+                res.reason = res.reason or "cancelled"
+            self._flush_output(rid)
+            with self.service.write() as db:
+                self._close_row(db, rid, res.status, res.reason, res)
+            self.active.pop(rid, None)
+            a.done.set()
+
+    def _close_row(self, db: Any, rid: str, status: str, reason: str, res: ReplayResult | None) -> None:
+        result = _result_dict(res) if res else {}
+        db.conn.execute(
+            "UPDATE replays SET status = ?, reason = ?, result = ?, ended_at = ? WHERE id = ?",
+            (status, reason, dumps(result), now(), rid),
+        )
+        mode = db.one("SELECT mode FROM replays WHERE id = ?", (rid,))
+        if mode != "simulate":
+            run_status = {"succeeded": "succeeded", "partial": "partial"}.get(status, "failed")
+            if status == "interrupted":
+                run_status = "interrupted"
+            db.conn.execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?",
+                            (run_status, now(), f"aionis:{rid}"))  # fmt: skip
+            audit.append(db, "replay.finished", rid, {"status": status, "reason": reason})
+        event_log.append(db, "replay.finished", {"replay_id": rid, "status": status, "reason": reason,
+                                                 "divergence": result.get("divergence")})  # fmt: skip
+
+    def _record_refusal(self, rid: str, row: dict[str, Any], mode: str, wd: Path, e: RpcError) -> None:
+        with self.service.write() as db:
+            db.conn.execute(
+                "INSERT INTO replays(id, playbook_id, version, mode, status, reason, workdir, result, "
+                "started_at, ended_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (rid, row["id"], row["version"], mode, "refused", e.message, str(wd),
+                 dumps({"code": e.code}), now(), now()),
+            )  # fmt: skip
+            audit.append(db, "replay.refused", rid, {"playbook": row["id"], "version": row["version"],
+                                                     "mode": mode, "reason": e.message})  # fmt: skip
+
+    async def cancel(self, rid: str) -> bool:
+        a = self.active.get(rid)
+        if a is None:
+            return False
+        a.scope.cancel()
+        with trio.move_on_after(5):
+            await a.done.wait()
+        return True
+
+    # -- events and recording ----------------------------------------------------------------
+
+    def _sink(self, rid: str) -> Any:
+        self._out: dict[str, list[dict[str, Any]]] = getattr(self, "_out", {})
+        self._out[rid] = []
+
+        async def on_event(kind: str, data: dict[str, Any]) -> None:
+            if kind == "replay.output":
+                self._out[rid].append(data)
+                if sum(len(d["text"]) for d in self._out[rid]) > 16384:
+                    self._flush_output(rid)
+                return
+            self._flush_output(rid)
+            mode = self.active[rid].replay.mode if rid in self.active else "simulate"
+            with self.service.write() as db:
+                event_log.append(db, kind, {"replay_id": rid, **data})
+                if mode != "simulate":
+                    ev = self._step_event(rid, kind, data)
+                    if ev is not None:
+                        run_store.record(db, [ev])
+
+        return on_event
+
+    async def _flusher(self, rid: str, done: trio.Event) -> None:
+        while not done.is_set():
+            with trio.move_on_after(OUTPUT_FLUSH_S):
+                await done.wait()
+            self._flush_output(rid)
+
+    def _flush_output(self, rid: str) -> None:
+        pending = getattr(self, "_out", {}).get(rid)
+        if not pending:
+            return
+        batch, self._out[rid] = pending, []
+        merged: list[dict[str, Any]] = []
+        for d in batch:
+            last = merged[-1] if merged else None
+            if last and last["index"] == d["index"] and last["stream"] == d["stream"] and last.get("phase") == d.get("phase"):
+                last["text"] += d["text"]
+            else:
+                merged.append(dict(d))
+        with self.service.write() as db:
+            for d in merged:
+                event_log.append(db, "replay.output", {"replay_id": rid, **d})
+
+    def _step_event(self, rid: str, kind: str, d: dict[str, Any]) -> StepEvent | None:
+        key = f"{d.get('phase', 'step')}:{d.get('id')}"
+        if kind == "replay.step.started":
+            k = d.get("kind") or "command"
+            return StepEvent(rid, key, kind=k, tool="aionis." + k,
+                             command=d.get("action") if k == "command" else None,
+                             input={"action": d.get("action")}, status="running",
+                             started_at=now())  # fmt: skip
+        if kind == "replay.step.finished":
+            status = {"succeeded": "succeeded", "failed": "failed", "skipped": "not_run",
+                      "cancelled": "failed", "not_run": "not_run"}.get(d.get("status", ""), "failed")  # fmt: skip
+            return StepEvent(rid, key, status=status, exit_code=d.get("exit_code"),  # type: ignore[arg-type]
+                             ended_at=now(), duration_ms=d.get("duration_ms"))  # fmt: skip
+        return None
+
+    def _repair_hook(self, rid: str, row: dict[str, Any], env: dict[str, str]) -> Any:
+        from aionisd import governance
+
+        async def hook(doc: dict[str, Any], index: int, step: dict[str, Any], res: Any) -> Any:
+            return await governance.on_failed_step(self.service, rid, row, doc, index, step, res, env)
+
+        return hook
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def get(self, rid: str) -> dict[str, Any]:
+        r = self.service.db.rows(
+            "SELECT r.*, p.name FROM replays r LEFT JOIN playbooks p ON p.id = r.playbook_id WHERE r.id = ?",
+            (rid,),
+        )
+        if not r:
+            raise RpcError(p.NOT_FOUND, f"no replay {rid}")
+        row = r[0]
+        a = self.active.get(rid)
+        result = _result_dict(a.replay.result) if a else json.loads(row["result"] or "{}")
+        return {
+            "replay_id": rid,
+            "playbook": {"id": row["playbook_id"], "version": row["version"], "name": row["name"]},
+            "mode": row["mode"], "status": row["status"] if not a else "running",
+            "reason": row["reason"] if not a else "", "workdir": row["workdir"],
+            "run_id": row["run_id"], "steps": result.get("steps", []),
+            "checks": result.get("checks", []), "divergence": result.get("divergence"),
+            "repairs": result.get("repairs", []), "simulation": result.get("simulation"),
+            "started_at": row["started_at"], "ended_at": row["ended_at"],
+        }  # fmt: skip
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.service.db.rows(
+            "SELECT r.id AS replay_id, r.playbook_id, r.version, p.name, r.mode, r.status, r.reason, "
+            "r.workdir, r.started_at, r.ended_at FROM replays r LEFT JOIN playbooks p "
+            "ON p.id = r.playbook_id ORDER BY r.started_at DESC LIMIT ?",
+            (limit,),
+        )
+
+    def savings(self) -> list[dict[str, Any]]:
+        """Per playbook: replays run vs the tokens and time of the agent run it came from."""
+        out = []
+        for row in self.service.db.rows(
+            "SELECT p.id, p.name, v.run_id, COUNT(r.id) AS replays, "
+            "COALESCE(SUM(r.status = 'succeeded'), 0) AS succeeded, "
+            "AVG(CASE WHEN r.status = 'succeeded' THEN "
+            "(julianday(r.ended_at) - julianday(r.started_at)) * 86400000 END) AS replay_mean_ms "
+            "FROM playbooks p JOIN playbook_versions v ON v.playbook_id = p.id AND v.version = 1 "
+            "LEFT JOIN replays r ON r.playbook_id = p.id AND r.mode != 'simulate' "
+            "GROUP BY p.id ORDER BY replays DESC, p.created_at DESC"
+        ):
+            src = self.service.db.rows(
+                "SELECT tokens_input + tokens_output + tokens_cache_creation + tokens_cache_read AS t, "
+                "(julianday(ended_at) - julianday(started_at)) * 86400000 AS ms FROM runs WHERE id = ?",
+                (row["run_id"],),
+            )
+            out.append({
+                "id": row["id"], "name": row["name"], "replays": row["replays"],
+                "succeeded": row["succeeded"],
+                "source_tokens": src[0]["t"] if src else None,
+                "source_duration_ms": round(src[0]["ms"]) if src and src[0]["ms"] is not None else None,
+                "replay_mean_ms": None if row["replay_mean_ms"] is None else round(row["replay_mean_ms"]),
+                "replay_tokens": 0,
+            })  # fmt: skip
+        return out
+
+
+def _result_dict(res: ReplayResult | None) -> dict[str, Any]:
+    if res is None:
+        return {}
+    d = res.to_dict()
+    for group in ("steps", "checks"):
+        for s in d.get(group, []):
+            s["stdout"] = s.get("stdout", "")[-2048:]
+            s["stderr"] = s.get("stderr", "")[-2048:]
+    return d

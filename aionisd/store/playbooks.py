@@ -1,0 +1,193 @@
+"""Playbook lineages and their immutable, signed versions; FTS5 over what a task would mention."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from aionisd.store.db import Database, dumps, now
+
+STATUSES = ("draft", "shadow", "active", "disabled")
+_COLS = (
+    "v.playbook_id, p.name, v.version, v.digest, v.status, v.signer, v.keyid, v.envelope, "
+    "v.run_id, v.repaired_from, v.created_at"
+)
+
+
+def _row(r: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "id": r[0], "name": r[1], "version": r[2], "digest": r[3], "status": r[4],
+        "signer": r[5], "keyid": r[6], "envelope": json.loads(r[7]), "run_id": r[8],
+        "repaired_from": r[9], "created_at": r[10],
+    }  # fmt: skip
+
+
+def document(row: dict[str, Any]) -> dict[str, Any]:
+    """The playbook document inside a stored (already verified-at-write) envelope."""
+    doc: dict[str, Any] = json.loads(base64.b64decode(row["envelope"]["payload"]))
+    return doc
+
+
+def insert(
+    db: Database,
+    *,
+    playbook_id: str,
+    name: str,
+    version: int,
+    digest: str,
+    status: str,
+    signer: str | None,
+    keyid: str | None,
+    envelope: dict[str, Any],
+    doc: dict[str, Any],
+    run_id: str | None,
+    repaired_from: str | None = None,
+) -> None:
+    db.conn.execute(
+        "INSERT OR IGNORE INTO playbooks(id, name, created_at) VALUES (?,?,?)",
+        (playbook_id, name, now()),
+    )
+    db.conn.execute(
+        "INSERT INTO playbook_versions(playbook_id, version, digest, status, signer, keyid, "
+        "envelope, run_id, repaired_from, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (playbook_id, version, digest, status, signer, keyid, dumps(envelope), run_id,
+         repaired_from, now()),
+    )  # fmt: skip
+    commands = " ".join(
+        s.get("run") or s.get("tool") or "" for s in [*doc.get("steps", []), *doc.get("success", [])]
+    )
+    files = " ".join(s.get("path", "") for s in doc.get("steps", []) if s.get("path"))
+    db.conn.execute(
+        "INSERT INTO playbook_fts(playbook_id, version, name, goal, commands, files) "
+        "VALUES (?,?,?,?,?,?)",
+        (playbook_id, version, _words(name), doc.get("goal") or "", _words(commands), _words(files)),
+    )
+
+
+def _words(text: str) -> str:
+    """Split identifiers so 'setup-python_project/pyproject.toml' matches 'python project'."""
+    return text + " " + re.sub(r"[^0-9A-Za-z]+", " ", text)
+
+
+def resolve(db: Database, ref: str, version: int | None = None) -> dict[str, Any] | None:
+    """A version by lineage id (or unique prefix), name, or digest; default the latest version."""
+    row = None
+    if ref.startswith("sha256:") or re.fullmatch(r"[0-9a-f]{12,64}", ref):
+        digest = ref if ref.startswith("sha256:") else f"sha256:{ref}"
+        rows = db.conn.execute(
+            f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id "
+            "WHERE v.digest LIKE ? LIMIT 2",
+            (digest + "%",),
+        ).fetchall()
+        if len(rows) == 1:
+            return _row(rows[0])
+    ids = [
+        r[0]
+        for r in db.conn.execute(
+            "SELECT id FROM playbooks WHERE id = ? OR name = ? OR id LIKE ? LIMIT 3",
+            (ref, ref, ref + "%"),
+        )
+    ]
+    exact = [i for i in ids if i == ref]
+    pid = exact[0] if exact else (ids[0] if len(set(ids)) == 1 else None)
+    if pid is None:
+        by_name = db.conn.execute(
+            "SELECT id FROM playbooks WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)
+        ).fetchone()
+        pid = by_name[0] if by_name else None
+    if pid is None:
+        return None
+    q = f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id WHERE v.playbook_id = ?"
+    if version is not None:
+        row = db.conn.execute(q + " AND v.version = ?", (pid, version)).fetchone()
+    else:
+        row = db.conn.execute(q + " ORDER BY v.version DESC LIMIT 1", (pid,)).fetchone()
+    return _row(row) if row else None
+
+
+def replay_default(db: Database, playbook_id: str) -> dict[str, Any] | None:
+    """What a replay runs without --version: the latest active version, else the latest draft."""
+    for status in ("active", "draft"):
+        row = db.conn.execute(
+            f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id "
+            "WHERE v.playbook_id = ? AND v.status = ? ORDER BY v.version DESC LIMIT 1",
+            (playbook_id, status),
+        ).fetchone()
+        if row:
+            return _row(row)
+    return None
+
+
+def versions(db: Database, playbook_id: str) -> list[dict[str, Any]]:
+    return db.rows(
+        "SELECT version, status, digest, signer, keyid, run_id, repaired_from, created_at "
+        "FROM playbook_versions WHERE playbook_id = ? ORDER BY version",
+        (playbook_id,),
+    )
+
+
+def next_version(db: Database, playbook_id: str) -> int:
+    return int(
+        db.one("SELECT COALESCE(MAX(version), 0) + 1 FROM playbook_versions WHERE playbook_id = ?",
+               (playbook_id,))
+    )  # fmt: skip
+
+
+def latest(db: Database, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest version of each lineage (optionally: the newest with that status)."""
+    cond = "WHERE v.status = ?" if status else ""
+    params: tuple[Any, ...] = (status, limit) if status else (limit,)
+    rows = db.conn.execute(
+        f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id "
+        f"JOIN (SELECT playbook_id, MAX(version) AS mv FROM playbook_versions v {cond} "
+        "GROUP BY playbook_id) m ON m.playbook_id = v.playbook_id AND m.mv = v.version "
+        "ORDER BY v.created_at DESC LIMIT ?",
+        params,
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def set_status(db: Database, playbook_id: str, version: int, status: str) -> None:
+    db.conn.execute(
+        "UPDATE playbook_versions SET status = ? WHERE playbook_id = ? AND version = ?",
+        (status, playbook_id, version),
+    )
+
+
+def replay_stats(db: Database, playbook_id: str) -> tuple[int, int]:
+    row = db.conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(status = 'succeeded'), 0) FROM replays "
+        "WHERE playbook_id = ? AND mode != 'simulate'",
+        (playbook_id,),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def search(
+    db: Database, text: str, *, statuses: tuple[str, ...] | None, limit: int = 20
+) -> list[tuple[str, int, float]]:
+    """(playbook_id, version, bm25 rank) best first; any word may match (OR), ranked by BM25."""
+    words = [w for w in re.findall(r"[0-9A-Za-z]+", text.lower()) if len(w) > 1]
+    if not words:
+        return []
+    query = " OR ".join(f'"{w}"*' for w in words)
+    status_cond = ""
+    params: list[Any] = [query]
+    if statuses:
+        status_cond = f"AND v.status IN ({','.join('?' * len(statuses))})"
+        params += list(statuses)
+    params.append(limit * 4)
+    rows = db.conn.execute(
+        "SELECT f.playbook_id, f.version, bm25(playbook_fts, 0, 0, 4.0, 3.0, 1.5, 1.0) AS r "
+        "FROM playbook_fts f JOIN playbook_versions v "
+        "ON v.playbook_id = f.playbook_id AND v.version = f.version "
+        f"WHERE playbook_fts MATCH ? {status_cond} ORDER BY r LIMIT ?",
+        params,
+    ).fetchall()
+    best: dict[str, tuple[str, int, float]] = {}
+    for pid, ver, rank in rows:
+        if pid not in best or ver > best[pid][1]:
+            best[pid] = (pid, int(ver), float(rank))
+    return sorted(best.values(), key=lambda x: x[2])[:limit]
