@@ -82,18 +82,8 @@ class Config:
         return out
 
 
-_TYPES: dict[Any, tuple[type, ...]] = {
-    bool: (bool,),
-    int: (int,),
-    float: (int, float),
-    str: (str,),
-    "bool": (bool,),
-    "int": (int,),
-    "float": (int, float),
-    "str": (str,),
-}
-
-_EXPECT = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_PY: dict[str, tuple[type, ...]] = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+_EXPECT = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
 _KNOWN_SOURCES = ("heuristic", "http", "llm")
 
 
@@ -120,11 +110,11 @@ def _section(cls: type, data: Any, where: str, file: Path) -> Any:
                 )
             kw[key] = tuple(value)
             continue
-        py = {"bool": bool, "int": int, "float": float, "str": str}.get(str(typ), typ)
-        ok = isinstance(value, _TYPES[py]) and not (py is not bool and isinstance(value, bool))
+        name = typ if isinstance(typ, str) else typ.__name__
+        ok = isinstance(value, _PY[name]) and not (name != "bool" and isinstance(value, bool))
         if not ok:
-            raise ConfigError(f"{file}: '{dotted}' must be {_EXPECT[py]}, got {value!r}")
-        if py in (int, float) and value < 0:
+            raise ConfigError(f"{file}: '{dotted}' must be {_EXPECT[name]}, got {value!r}")
+        if name in ("int", "float") and value < 0:
             raise ConfigError(f"{file}: '{dotted}' must not be negative, got {value!r}")
         kw[key] = value
     return cls(**kw)

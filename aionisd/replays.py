@@ -57,7 +57,7 @@ class ReplayService:
         """Own the nursery replays run in; marks replays a killed daemon left `running`."""
         with self.service.write() as db:
             for (rid,) in db.conn.execute("SELECT id FROM replays WHERE status = 'running'").fetchall():
-                self._close_row(db, rid, "interrupted", "the daemon stopped during this replay", None)
+                self._close_row(db, str(rid), "interrupted", "the daemon stopped during this replay", None)
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             task_status.started()
@@ -277,7 +277,7 @@ class ReplayService:
     def _step_event(self, rid: str, kind: str, d: dict[str, Any]) -> StepEvent | None:
         key = f"{d.get('phase', 'step')}:{d.get('id')}"
         if kind == "replay.step.started":
-            k = d.get("kind") or "command"
+            k: Any = d.get("kind") or "command"
             return StepEvent(rid, key, kind=k, tool="aionis." + k,
                              command=d.get("action") if k == "command" else None,
                              input={"action": d.get("action")}, status="running",
@@ -320,7 +320,7 @@ class ReplayService:
             "started_at": row["started_at"], "ended_at": row["ended_at"],
         }  # fmt: skip
 
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.service.db.rows(
             "SELECT r.id AS replay_id, r.playbook_id, r.version, p.name, r.mode, r.status, r.reason, "
             "r.workdir, r.started_at, r.ended_at FROM replays r LEFT JOIN playbooks p "

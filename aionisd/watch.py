@@ -3,7 +3,6 @@ so a killed daemon resumes every file exactly where it stopped."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -14,15 +13,15 @@ import trio
 
 from aionisd.model import Event, IngestError, RunEvent, StepEvent
 from aionisd.service import Service
-from aionisd.sources import ADAPTERS, detect_adapter
-from aionisd.sources.base import Adapter, ParseContext, parse_chunk
+from aionisd.sources import ALL_ADAPTERS, adapter_for, detect_adapter
+from aionisd.sources.base import HEAD_SIZE, Adapter, ParseContext, parse_chunk, parse_document_bytes
 from aionisd.store import runs as run_store
 from aionisd.store import sources as source_store
 
 log = logging.getLogger("aionisd.watch")
 
 CHUNK = 4 * 1024 * 1024
-HEAD = 8192
+BY_NAME: dict[str, Adapter] = {a.name: a for a in ALL_ADAPTERS}
 
 
 @dataclass
@@ -34,15 +33,15 @@ class IngestSummary:
     bytes: int = 0
 
 
-def _choose(path: Path, named: str | None) -> Adapter | None:
+def _choose(path: Path, key: str | None) -> Adapter | None:
+    """The adapter by content; under a [watch] key, only that agent's formats are considered."""
     try:
         with path.open("rb") as f:
-            head = f.read(HEAD)
+            head = f.read(HEAD_SIZE)
     except OSError:
         return None
-    if named:
-        a = ADAPTERS[named]
-        return a if a.detect(head) else detect_adapter(head)
+    if key:
+        return adapter_for(key, str(path), head)
     return detect_adapter(head)
 
 
@@ -57,8 +56,8 @@ def ingest_path(
         st = path.stat()
     except FileNotFoundError:
         return IngestSummary(key, prev.adapter if prev else None)
-    if prev is not None and prev.adapter in ADAPTERS:
-        chosen: Adapter | None = ADAPTERS[prev.adapter]
+    if prev is not None and prev.adapter in BY_NAME:
+        chosen: Adapter | None = BY_NAME[prev.adapter]
     else:
         chosen = _choose(path, adapter)
     summary = IngestSummary(key, chosen.name if chosen else None)
@@ -85,10 +84,10 @@ def ingest_path(
             src.state = ctx.state
             src.size = st.st_size
             _commit(service, src, evs, summary)
-        if final and pending.strip():
+        if final and pending:
             ctx = ParseContext(path=key, state=src.state, offset=src.offset)
-            evs, consumed = parse_chunk(chosen, pending + b"\n", src.offset, ctx)
-            src.offset += len(pending)
+            evs, consumed = parse_chunk(chosen, pending, src.offset, ctx, final=True)
+            src.offset += consumed
             src.state = ctx.state
             _commit(service, src, evs, summary)
     if src.offset == (prev.offset if prev else -1) and prev and prev.inode == src.inode:
@@ -111,14 +110,10 @@ def _ingest_document(
     if size == src.size and src.offset == size and not final:
         return
     raw = path.read_bytes()
-    try:
-        doc = json.loads(raw)
-    except ValueError as e:
-        if final:
-            _commit(service, src, [IngestError(0, f"not valid JSON: {e}", str(path))], summary)
-        return  # mid-rewrite: the next change event brings the whole document
     ctx = ParseContext(path=str(path), state=src.state, offset=0)
-    evs = list(adapter.parse_document(doc, ctx))
+    evs = parse_document_bytes(adapter, raw, ctx)
+    if not final and len(evs) == 1 and isinstance(evs[0], IngestError):
+        return  # caught mid-rewrite: the next change brings the whole document
     src.state, src.offset, src.size = ctx.state, len(raw), len(raw)
     _commit(service, src, evs, summary)
 
@@ -154,12 +149,15 @@ class Watcher:
             self.dirs[Path(d).expanduser().resolve()] = None
         service.watched = {str(d): (n or "any") for d, n in self.dirs.items()}
 
-    def adapter_for(self, path: Path) -> tuple[bool, str | None]:
+    def key_for(self, path: Path) -> tuple[bool, str | None]:
+        """Whether a changed file is ours, and under which [watch] key (None: any adapter)."""
         for d, name in self.dirs.items():
             if path.is_relative_to(d):
                 if name is None:
                     return True, None
-                return ADAPTERS[name].wants(str(path)), name
+                from aionisd.sources import adapters_for
+
+                return any(a.wants(str(path)) for a in adapters_for(name)), name
         return False, None
 
     def scan(self, d: Path) -> None:
@@ -168,7 +166,7 @@ class Watcher:
                 self.touch(Path(root) / fn)
 
     def touch(self, path: Path) -> None:
-        ok, name = self.adapter_for(path)
+        ok, name = self.key_for(path)
         if not ok or not path.is_file():
             return
         try:
@@ -202,7 +200,7 @@ class Watcher:
                 nursery.cancel_scope.cancel()
 
     async def _wait_for_new_dirs(self, present: set[Path], stop: trio.Event) -> None:
-        """A watched directory that does not exist yet is checked for every 2 s (not a busy loop)."""
+        """A watched directory that does not exist yet is looked for every 2 s (no busy loop)."""
         while True:
             await trio.sleep(2)
             if any(d.is_dir() and d not in present for d in self.dirs):

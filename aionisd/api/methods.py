@@ -100,7 +100,10 @@ async def ingest(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         if s.adapter is None:
             errors.append({"path": raw, "offset": 0, "reason": "no adapter recognises this file"})
         errors.extend(s.errors)
-        for rid in s.runs:
+        seen = list(s.runs) or [
+            r[0] for r in service.db.conn.execute("SELECT id FROM runs WHERE source_path = ?", (raw,))
+        ]
+        for rid in seen:
             row = service.db.conn.execute(
                 "SELECT agent, step_count FROM runs WHERE id = ?", (rid,)
             ).fetchone()
@@ -397,7 +400,7 @@ async def replay_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
     summary="Recent replays, newest first.",
 )
 async def replay_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return {"replays": svc(conn).replays.list(params.get("limit") or 50)}
+    return {"replays": svc(conn).replays.recent(params.get("limit") or 50)}
 
 
 @method(

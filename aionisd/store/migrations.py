@@ -176,7 +176,8 @@ LATEST = MIGRATIONS[-1][0]
 def migrate(conn: apsw.Connection) -> list[int]:
     """Apply every migration above the database's user_version, each in its own transaction."""
     applied = []
-    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    row = conn.execute("PRAGMA user_version").fetchone()
+    current = int(row[0]) if row else 0
     for number, sql in MIGRATIONS:
         if number <= current:
             continue

@@ -162,6 +162,7 @@ def replay_stats(db: Database, playbook_id: str) -> tuple[int, int]:
         "WHERE playbook_id = ? AND mode != 'simulate'",
         (playbook_id,),
     ).fetchone()
+    assert row is not None
     return int(row[0]), int(row[1])
 
 
@@ -188,6 +189,7 @@ def search(
     ).fetchall()
     best: dict[str, tuple[str, int, float]] = {}
     for pid, ver, rank in rows:
-        if pid not in best or ver > best[pid][1]:
-            best[pid] = (pid, int(ver), float(rank))
+        key, v = str(pid), int(ver)  # type: ignore[arg-type]
+        if key not in best or v > best[key][1]:
+            best[key] = (key, v, float(rank))  # type: ignore[arg-type]
     return sorted(best.values(), key=lambda x: x[2])[:limit]

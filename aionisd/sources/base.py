@@ -1,0 +1,255 @@
+"""The adapter interface and the framing shared by every log adapter (bytes in, events out).
+
+Adapters are pure: they never open files. The watcher feeds them bytes and keeps, beside the
+committed offset, the small JSON-serialisable `ParseContext.state` they carry, so a crash
+resumes mid-file with exactly the state the adapter had at that offset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from aionisd.model import Event, IngestError, UsageEvent
+
+Framing = Literal["jsonl", "document"]
+
+HEAD_SIZE = 8192  # bytes of a file's start that detection looks at
+GOAL_CHARS = 200
+
+_loads = json.loads
+_decoder = json.JSONDecoder()
+_decode = _decoder.decode
+
+
+@dataclass
+class ParseContext:
+    """Where a record came from, and the adapter's per-file state (persisted with the offset)."""
+
+    path: str
+    state: dict[str, Any] = field(default_factory=dict)
+    offset: int = 0
+
+
+class Adapter(Protocol):
+    """One agent's log format. `detect` looks at content, `wants` at a file's path."""
+
+    name: str
+    agent: str
+    framing: Framing
+
+    def detect(self, head: bytes) -> bool: ...
+
+    def parse_record(self, rec: Any, ctx: ParseContext) -> Iterator[Event]: ...
+
+    def parse_document(self, doc: Any, ctx: ParseContext) -> Iterator[Event]: ...
+
+    def wants(self, path: str) -> bool: ...
+
+
+class UnknownFormatError(ValueError):
+    """No adapter recognised a file's content."""
+
+
+def iter_records(
+    data: bytes, base_offset: int, final: bool = False
+) -> Iterator[tuple[int, Any] | IngestError]:
+    """Stream the complete lines of `data` as (offset, JSON value) pairs or IngestErrors.
+
+    Streaming (rather than a list) keeps few decoded records alive at once, which spares the
+    garbage collector on large files. See `split_records` for the framing rules.
+    """
+    pieces = data.split(b"\n")
+    tail = pieces.pop()
+    decode = _decode
+    pos = base_offset
+    for line in pieces:
+        if line and not line.isspace():
+            try:
+                yield pos, decode(line.decode())
+            except ValueError:
+                yield from _split_concatenated(line, pos)
+        pos += len(line) + 1
+    if final and tail and not tail.isspace():
+        try:
+            yield pos, _loads(tail)
+        except ValueError as e:
+            yield IngestError(pos, f"truncated last line (no newline at EOF): {e}")
+
+
+def consumed_bytes(data: bytes, final: bool = False) -> int:
+    """How many bytes of `data` whole lines cover (all of it at EOF)."""
+    return len(data) if final else data.rfind(b"\n") + 1
+
+
+def split_records(
+    data: bytes, base_offset: int, final: bool = False
+) -> tuple[list[tuple[int, Any]], list[IngestError], int]:
+    """Decode the complete lines of `data` into (offset, JSON value) pairs.
+
+    A physical line holding several concatenated JSON objects (a live-file artefact) yields each
+    of them; a line that is not JSON becomes an IngestError at its offset. Returns the number of
+    bytes consumed: a last line without '\\n' waits for more data unless `final`, in which case it
+    is read if it is complete JSON and reported as truncated otherwise.
+    """
+    records: list[tuple[int, Any]] = []
+    errors: list[IngestError] = []
+    for item in iter_records(data, base_offset, final):
+        if isinstance(item, IngestError):
+            errors.append(item)
+        else:
+            records.append(item)
+    return records, errors, consumed_bytes(data, final)
+
+
+def _split_concatenated(line: bytes, offset: int) -> Iterator[tuple[int, Any] | IngestError]:
+    """Slow path for a line that did not decode: maybe several objects glued together."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        yield IngestError(offset, f"not UTF-8: {e}")
+        return
+    idx, n = 0, len(text)
+    while idx < n:
+        while idx < n and text[idx].isspace():
+            idx += 1
+        if idx >= n:
+            break
+        at = offset + len(text[:idx].encode("utf-8"))
+        try:
+            obj, idx = _decoder.raw_decode(text, idx)
+        except ValueError as e:
+            yield IngestError(at, f"invalid JSON: {e}")
+            return
+        yield at, obj
+
+
+def parse_records(
+    adapter: Adapter,
+    records: Iterable[tuple[int, Any] | IngestError],
+    ctx: ParseContext,
+) -> list[Event]:
+    """Run decoded records (and framing errors, in file order) through an adapter.
+
+    A record that breaks the adapter becomes an IngestError at its offset; reading goes on.
+    """
+    out: list[Event] = []
+    parse = adapter.parse_record
+    path = ctx.path
+    for item in records:
+        if isinstance(item, IngestError):
+            item.path = path
+            out.append(item)
+            continue
+        off, rec = item
+        ctx.offset = off
+        if not isinstance(rec, dict):
+            out.append(IngestError(off, "record is not a JSON object", path))
+            continue
+        try:
+            out.extend(parse(rec, ctx))
+        except Exception as e:  # bad data must never stop a file being read
+            out.append(IngestError(off, f"unreadable record: {type(e).__name__}: {e}", path))
+    return out
+
+
+def parse_chunk(
+    adapter: Adapter, data: bytes, base_offset: int, ctx: ParseContext, final: bool = False
+) -> tuple[list[Event], int]:
+    """Parse the complete lines of a jsonl chunk; returns events (IngestErrors included), consumed.
+
+    The caller keeps `data[consumed:]` and prepends it to the next chunk, at offset
+    `base_offset + consumed`. `final=True` (one-shot ingest at EOF) also reads a last line that
+    lacks its newline.
+    """
+    events = parse_records(adapter, iter_records(data, base_offset, final), ctx)
+    return events, consumed_bytes(data, final)
+
+
+def parse_document_bytes(adapter: Adapter, data: bytes, ctx: ParseContext) -> list[Event]:
+    """Parse a whole-file JSON document (Gemini .json). Invalid JSON (e.g. caught mid-rewrite)
+    is one IngestError at offset 0: the watcher should retry after the next change."""
+    ctx.offset = 0
+    try:
+        doc = _loads(data)
+    except ValueError as e:
+        return [IngestError(0, f"invalid JSON document: {e}", ctx.path)]
+    try:
+        return list(adapter.parse_document(doc, ctx))
+    except Exception as e:
+        return [IngestError(0, f"unreadable document: {type(e).__name__}: {e}", ctx.path)]
+
+
+def parse_bytes(adapter: Adapter, data: bytes, ctx: ParseContext) -> list[Event]:
+    """One-shot parse of a finished file with either framing."""
+    if adapter.framing == "document":
+        return parse_document_bytes(adapter, data, ctx)
+    return parse_chunk(adapter, data, 0, ctx, final=True)[0]
+
+
+def head_objects(head: bytes, limit: int = 8) -> list[dict[str, Any]]:
+    """The JSON objects on the first complete lines of a file's head (for detection)."""
+    out: list[dict[str, Any]] = []
+    for line in head.split(b"\n")[:-1][:limit]:
+        if not line.strip():
+            continue
+        try:
+            obj = _loads(line)
+        except ValueError:
+            try:
+                obj, _ = _decoder.raw_decode(line.decode("utf-8", "replace").strip())
+            except ValueError:
+                return out
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def ts_of(value: Any) -> str | None:
+    """A usable RFC 3339 timestamp or None (scrubbed fixtures hold placeholders)."""
+    if isinstance(value, str) and len(value) >= 10 and value[:4].isdigit():
+        return value
+    return None
+
+
+def goal_text(text: str) -> str:
+    """A user prompt as a run goal: whitespace collapsed, cut to ~200 characters."""
+    one = " ".join(text.split())
+    return one if len(one) <= GOAL_CHARS else one[: GOAL_CHARS - 1] + "…"
+
+
+def usage_events(
+    state: dict[str, Any],
+    session_id: str,
+    message_id: str,
+    vals: tuple[int, int, int, int],
+    keep: int | None = 256,
+) -> list[UsageEvent]:
+    """Usage of one response, which logs repeat (and grow) across the lines of that response.
+
+    `fold` keeps the first event per message id, so a later, larger report is emitted as a delta
+    under a derived id (`<id>#<n>`): the sum per message is then its largest report, and
+    re-reading the same bytes with the same state emits the same ids.
+    """
+    seen: dict[str, list[int]] = state.setdefault("usage", {})
+    prev = seen.get(message_id)
+    if prev is None:
+        seen[message_id] = [*vals, 0]
+        if keep is not None and len(seen) > keep:
+            del seen[next(iter(seen))]
+        i, o, cc, cr = vals
+        return [UsageEvent(session_id, message_id, i, o, cc, cr)]
+    top = [max(a, b) for a, b in zip(prev[:4], vals, strict=True)]
+    if top == prev[:4]:
+        return []
+    n = prev[4] + 1
+    delta = [a - b for a, b in zip(top, prev[:4], strict=True)]
+    seen[message_id] = [*top, n]
+    return [UsageEvent(session_id, f"{message_id}#{n}", delta[0], delta[1], delta[2], delta[3])]
+
+
+def as_int(value: Any) -> int:
+    """Token counts as ints; anything else (null, placeholders) counts as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,0 +1,252 @@
+"""Codex CLI rollouts across versions: shell, shell_command, exec_command (+ write_stdin),
+local_shell_call, apply_patch, and the output shapes each version writes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from aionisd.model import IngestError, Run, Step, fold
+from aionisd.sources import ADAPTERS, ParseContext, parse_chunk, parse_file
+from aionisd.sources.codex import argv_command, patch_step
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+DATA = Path(__file__).resolve().parent / "data" / "sources"
+ROLLOUT_058 = (
+    SAMPLES
+    / "codex"
+    / "rollout-2025-11-17T15-30-28-019a93b9-f380-7600-98ff-940e6b99603c.head.jsonl"
+)
+AGENTV = (
+    SAMPLES / "procedural" / "codex" / "agentv-git-hook-cleanup-and-private-checkpoint-remote.jsonl"
+)
+
+
+def run_of(path: Path) -> Run:
+    events = parse_file(path)
+    assert not [e for e in events if isinstance(e, IngestError)]
+    runs = fold(events)
+    assert len(runs) == 1 and runs[0].agent == "codex"
+    return runs[0]
+
+
+def commands(run: Run) -> list[Step]:
+    return [s for s in run.steps if s.kind == "command"]
+
+
+def test_codex_058_figures() -> None:
+    run = run_of(ROLLOUT_058)
+    cmds = commands(run)
+    assert len(cmds) == 35
+    assert Counter(s.status for s in cmds) == {"succeeded": 32, "failed": 3}
+    assert Counter(s.exit_code for s in cmds if s.status == "failed") == {2: 2, 1: 1}
+    assert all(s.exit_code == 0 for s in cmds if s.status == "succeeded")
+    first = cmds[0]
+    assert (first.command, first.shell, first.tool) == ("ls", "bash -lc", "shell")
+    assert first.cwd == "/home/user/projects/temp/chatbot-ui"
+    assert first.stdout.startswith("LM Studio configuration.md\nREADME.md")
+    assert first.duration_ms == 0
+    assert run.session_id == "019a93b9-f380-7600-98ff-940e6b99603c"
+    assert run.cwd == "/home/user/projects/temp/chatbot-ui" and run.git_branch == "main"
+    assert run.model == "gpt-5.1-codex"
+    assert run.goal is not None and run.goal.startswith("finish up the users work")
+    assert [s.tool for s in run.steps if s.kind == "tool"] == ["update_plan", "update_plan"]
+    t = run.tokens
+    assert (t.input + t.cache_read, t.cache_read, t.output) == (1_046_616, 975_232, 21_574)
+
+
+def test_procedural_exec_command_session() -> None:
+    run = run_of(AGENTV)
+    cmds = commands(run)
+    assert len(cmds) == 79
+    assert Counter((s.status, s.exit_code) for s in cmds) == {
+        ("succeeded", 0): 78,
+        ("failed", 1): 1,
+    }
+    assert all(s.tool == "exec_command" for s in cmds)
+    first = cmds[0]
+    assert (first.command or "").startswith("git fetch origin && git status --short --branch")
+    assert first.duration_ms == 620  # "Wall time: 0.6197 seconds"
+    assert first.stdout.startswith("## main...origin/main [ahead 1]")
+    patches = [s for s in run.steps if s.tool == "apply_patch"]
+    assert len(patches) == 4
+    for p in patches:
+        assert p.kind == "file_edit" and p.status == "succeeded"
+        assert p.input["patch"].startswith("*** Begin Patch")
+        assert p.input["paths"][0].startswith("/home/entity/projects/EntityProcess/agentv/.entire/")
+    t = run.tokens
+    assert (t.input + t.cache_read, t.cache_read, t.output) == (1_578_777, 1_389_568, 19_131)
+
+
+def test_shape_fixture_of_newer_versions_parses() -> None:
+    events = parse_file(SAMPLES / "codex" / "codex-0.146-shape-fixture.jsonl")
+    assert not [e for e in events if isinstance(e, IngestError)]
+    run = fold(events)[0]
+    assert run.session_id == "019fc8be-3658-7ca3-9e29-000000000000"
+    assert run.goal == "List the files" and run.cwd == "/tmp/repo"
+    ls = [s for s in run.steps if s.command == "ls"]
+    # custom_tool_call output as an array, function_call output as an object
+    assert [(s.key, s.stdout) for s in ls] == [("call-1", "a.txt\nb.txt\n"), ("call-2", "a.txt\n")]
+    mcp = next(s for s in run.steps if s.key == "call-5")
+    assert (mcp.kind, mcp.tool, mcp.duration_ms) == ("tool", "mcp__example__example_tool", 4)
+    assert run.ended_at is not None and run.ended_at.startswith("2026-08-03")
+
+
+def test_exec_command_write_stdin_apply_patch_fixture() -> None:
+    run = run_of(DATA / "codex-exec-stdin-patch.jsonl")
+    by_key = {s.key: s for s in run.steps}
+    build = by_key["call-exec"]
+    assert (build.kind, build.command, build.status, build.exit_code) == (
+        "command",
+        "make build",
+        "succeeded",
+        0,
+    )
+    assert build.stdout == "building...\n"
+    assert build.ended_at == "2026-06-01T10:00:09.000Z"
+    assert "call-poll" not in by_key  # a poll is not a step
+    conf = by_key["call-conf"]
+    assert (conf.status, conf.exit_code, conf.cwd) == ("failed", 1, "/work/proj/sub")
+    answer = by_key["call-answer"]
+    assert (answer.kind, answer.tool, answer.input["chars"]) == ("tool", "write_stdin", "y\n")
+    assert answer.stdout == "configure: error: no compiler\n"
+    add = by_key["call-add"]
+    assert add.kind == "file_write"
+    assert add.input == {"path": "/work/proj/NOTES.md", "content": "# Notes\n\nbuilt with make\n"}
+    upd = by_key["call-upd"]
+    assert upd.kind == "file_edit"
+    assert upd.input["paths"] == ["/work/proj/Makefile", "/work/proj/README.md"]
+    test = by_key["call-test"]
+    assert (test.tool, test.status, test.exit_code, test.duration_ms) == (
+        "shell_command",
+        "failed",
+        3,
+        1500,
+    )
+    local = by_key["call-local"]
+    assert (local.command, local.shell, local.exit_code, local.duration_ms) == (
+        "ls -la",
+        "bash -lc",
+        0,
+        250,
+    )
+    user_cmd = by_key["call-user"]
+    assert (user_cmd.kind, user_cmd.command, user_cmd.duration_ms) == ("command", "git status", 120)
+    t = run.tokens
+    assert (t.input, t.cache_read, t.output) == (1600, 1400, 120)
+    assert run.git_branch == "dev" and run.model == "gpt-5.5"
+
+
+def test_resume_after_running_process_keeps_its_session_id() -> None:
+    """The offset can be committed while exec_command still runs: the process map lives in
+    state, so the poll that ends it after a restart still closes the right step."""
+    path = DATA / "codex-exec-stdin-patch.jsonl"
+    data = path.read_bytes()
+    cut = data.index(b'"call-poll"')
+    cut = data.rindex(b"\n", 0, cut) + 1
+    adapter = ADAPTERS["codex"]
+    ctx = ParseContext(str(path))
+    first, consumed = parse_chunk(adapter, data[:cut], 0, ctx)
+    resumed = ParseContext(str(path), json.loads(json.dumps(ctx.state)))
+    second, _ = parse_chunk(adapter, data[consumed:], consumed, resumed, final=True)
+    steps = {s.key: s for s in fold(first + second)[0].steps}
+    assert (steps["call-exec"].status, steps["call-exec"].exit_code) == ("succeeded", 0)
+    lost = ParseContext(str(path))  # without the state the session is still found by file name
+    third, _ = parse_chunk(adapter, data[consumed:], consumed, lost, final=True)
+    assert all(e.session_id for e in third if not isinstance(e, IngestError))
+
+
+def test_argv_and_patch_helpers() -> None:
+    assert argv_command(["bash", "-lc", "make -j4"]) == ("make -j4", "bash -lc")
+    assert argv_command(["/bin/zsh", "-c", "ls"]) == ("ls", "zsh -c")
+    assert argv_command(["rg", "-n", "a b"]) == ("rg -n 'a b'", None)
+    kind, inp = patch_step("*** Begin Patch\n*** Delete File: a.txt\n*** End Patch\n")
+    assert kind == "file_edit" and inp["paths"] == ["a.txt"]
+    kind, inp = patch_step(
+        "*** Begin Patch\n*** Update File: a.py\n*** Move to: b.py\n@@\n-x\n+y\n*** End Patch"
+    )
+    assert kind == "file_edit" and inp["paths"] == ["a.py", "b.py"]
+
+
+def test_legacy_rollout_without_wrapper(tmp_path: Path) -> None:
+    lines = [
+        {
+            "id": "0197aaaa-bbbb-7ccc-8ddd-eeeeffff0000",
+            "timestamp": "2025-06-01T10:00:00.000Z",
+            "instructions": None,
+            "git": {"branch": "main"},
+        },
+        {"record_type": "state"},
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "run the tests"}],
+        },
+        {
+            "type": "function_call",
+            "name": "shell",
+            "call_id": "c1",
+            "arguments": json.dumps({"command": ["bash", "-lc", "pytest -q"], "workdir": "/p"}),
+        },
+        {
+            "type": "function_call_output",
+            "call_id": "c1",
+            "output": json.dumps(
+                {"output": "1 failed", "metadata": {"exit_code": 1, "duration_seconds": 2.5}}
+            ),
+        },
+    ]
+    f = tmp_path / "rollout-2025-06-01T10-00-00-0197aaaa-bbbb-7ccc-8ddd-eeeeffff0000.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    run = run_of(f)
+    (step,) = run.steps
+    assert (step.command, step.status, step.exit_code, step.duration_ms, step.cwd) == (
+        "pytest -q",
+        "failed",
+        1,
+        2500,
+        "/p",
+    )
+    assert run.session_id == "0197aaaa-bbbb-7ccc-8ddd-eeeeffff0000"
+
+
+def test_subagent_thread_belongs_to_parent_run(tmp_path: Path) -> None:
+    parent = "019fffff-0000-7000-8000-000000000001"
+    lines = [
+        {
+            "timestamp": "2026-08-01T10:00:00.000Z",
+            "type": "session_meta",
+            "payload": {
+                "id": "019fffff-0000-7000-8000-000000000002",
+                "parent_thread_id": parent,
+                "cwd": "/p",
+                "source": {"subagent": {"thread_spawn": {}}},
+            },
+        },
+        {
+            "timestamp": "2026-08-01T10:00:01.000Z",
+            "type": "response_item",
+            "payload": {
+                "type": "function_call",
+                "name": "exec_command",
+                "call_id": "s1",
+                "arguments": json.dumps({"cmd": "make"}),
+            },
+        },
+        {
+            "timestamp": "2026-08-01T10:00:02.000Z",
+            "type": "response_item",
+            "payload": {
+                "type": "function_call_output",
+                "call_id": "s1",
+                "output": "Process exited with code 0\nOutput:\nok\n",
+            },
+        },
+    ]
+    f = tmp_path / "rollout-2026-08-01T10-00-00-019fffff-0000-7000-8000-000000000002.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    run = run_of(f)
+    assert run.session_id == parent
+    (step,) = run.steps
+    assert step.subagent and step.status == "succeeded" and step.cwd == "/p"
