@@ -10,6 +10,7 @@ import json
 import re
 import socket
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aionisd.api import protocol as p
@@ -42,8 +43,27 @@ class Signer:
     principal: str
 
 
+_TRUST_CACHE: dict[tuple[Any, ...], TrustStore] = {}
+_VERIFY_CACHE: dict[tuple[Any, ...], Verification] = {}
+
+
+def _stamp(path: Any) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
 def trust_store(service: Service) -> TrustStore:
-    return TrustStore.load(service.paths.allowed_signers, service.paths.revoked_keys)
+    """The trust list, re-read only when one of its files changed."""
+    a, r = service.paths.allowed_signers, service.paths.revoked_keys
+    key = (str(a), _stamp(a), str(r), _stamp(r))
+    ts = _TRUST_CACHE.get(key)
+    if ts is None:
+        _TRUST_CACHE.clear()
+        ts = _TRUST_CACHE[key] = TrustStore.load(a, r)
+    return ts
 
 
 def key_path(service: Service) -> Any:
@@ -79,12 +99,36 @@ def init_key(service: Service, principal: str) -> dict[str, Any]:
     with service.write() as db:
         audit.append(db, "key.created", key.keyid, {"principal": principal, "path": str(path)})
         audit.append(db, "key.trusted", key.keyid, {"principal": principal})
-    return {"keyid": key.keyid, "principal": principal, "path": str(path),
-            "public_key": key.public.to_line()}  # fmt: skip
+    return {
+        "keyid": key.keyid,
+        "principal": principal,
+        "path": str(path),
+        "public_key": key.public.to_line(),
+    }
 
 
 def check(service: Service, envelope: Any) -> Verification:
-    return verify(envelope, trust_store(service), expected_type=PAYLOAD_TYPE_PLAYBOOK)
+    """Verify against the trust list; results are memoised per (envelope, trust files, day)
+    because listing and search verify every row they show."""
+    ts = trust_store(service)
+    if not isinstance(envelope, dict):
+        return verify(envelope, ts, expected_type=PAYLOAD_TYPE_PLAYBOOK)
+    sigs = tuple(
+        (s.get("keyid"), s.get("sig")) for s in envelope.get("signatures") or [] if isinstance(s, dict)
+    )
+    key = (
+        envelope.get("payloadType"),
+        envelope.get("payload"),
+        sigs,
+        id(ts),
+        datetime.now(UTC).strftime("%Y%m%d%H"),
+    )
+    v = _VERIFY_CACHE.get(key)
+    if v is None:
+        if len(_VERIFY_CACHE) > 20_000:
+            _VERIFY_CACHE.clear()
+        v = _VERIFY_CACHE[key] = verify(envelope, ts, expected_type=PAYLOAD_TYPE_PLAYBOOK)
+    return v
 
 
 def signature_state(v: Verification) -> str:
@@ -98,8 +142,13 @@ def signature_state(v: Verification) -> str:
 
 
 def verification_dict(v: Verification) -> dict[str, Any]:
-    return {"ok": v.ok, "signer": v.signer, "keyid": v.keyid, "reason": v.reason,
-            "code": None if v.code is None else str(v.code)}  # fmt: skip
+    return {
+        "ok": v.ok,
+        "signer": v.signer,
+        "keyid": v.keyid,
+        "reason": v.reason,
+        "code": None if v.code is None else str(v.code),
+    }
 
 
 def refusal(v: Verification) -> RpcError:
@@ -133,13 +182,26 @@ def store_signed(
         pid = playbook_id or "pb-" + digest.split(":", 1)[1][:12]
         envelope = sign(payload, PAYLOAD_TYPE_PLAYBOOK, s.key)
         store.insert(
-            db, playbook_id=pid, name=doc["name"], version=doc["version"], digest=digest,
-            status=doc.get("status", "draft"), signer=s.principal, keyid=s.key.keyid,
-            envelope=envelope, doc=doc, run_id=run_id, repaired_from=repaired_from,
-        )  # fmt: skip
+            db,
+            playbook_id=pid,
+            name=doc["name"],
+            version=doc["version"],
+            digest=digest,
+            status=doc.get("status", "draft"),
+            signer=s.principal,
+            keyid=s.key.keyid,
+            envelope=envelope,
+            doc=doc,
+            run_id=run_id,
+            repaired_from=repaired_from,
+        )
         info = {"id": pid, "name": doc["name"], "version": doc["version"], "digest": digest}
-        audit.append(db, audit_action, f"{pid}@{doc['version']}",
-                     {**info, "run_id": run_id, "signer": s.principal, "keyid": s.key.keyid})  # fmt: skip
+        audit.append(
+            db,
+            audit_action,
+            f"{pid}@{doc['version']}",
+            {**info, "run_id": run_id, "signer": s.principal, "keyid": s.key.keyid},
+        )
         event_log.append(db, "playbook.compiled", info)
     return info
 
@@ -152,7 +214,8 @@ def compile_run(
     params: dict[str, str] | None,
     keep_probes: bool,
 ) -> dict[str, Any]:
-    from aionisd.compile import NothingToReplay, compile_run as compile_doc
+    from aionisd.compile import NothingToReplay
+    from aionisd.compile import compile_run as compile_doc
 
     run = run_store.get_run(service.db, run_id)
     if run is None:
@@ -169,8 +232,12 @@ def compile_run(
         from dataclasses import asdict
 
         report_d = asdict(report)
-    return {**info, "steps": len(doc.get("steps", [])), "checks": len(doc.get("success", [])),
-            "report": report_d}  # fmt: skip
+    return {
+        **info,
+        "steps": len(doc.get("steps", [])),
+        "checks": len(doc.get("success", [])),
+        "report": report_d,
+    }
 
 
 def describe(service: Service, row: dict[str, Any], *, with_doc: bool = False) -> dict[str, Any]:
@@ -178,13 +245,22 @@ def describe(service: Service, row: dict[str, Any], *, with_doc: bool = False) -
     doc = store.document(row)
     replays, ok = store.replay_stats(service.db, row["id"])
     out = {
-        "id": row["id"], "name": row["name"], "version": row["version"], "status": row["status"],
-        "digest": row["digest"], "signer": v.signer or row["signer"], "keyid": row["keyid"],
-        "signature": signature_state(v), "steps": len(doc.get("steps", [])),
-        "checks": len(doc.get("success", [])), "goal": doc.get("goal"),
-        "created_at": row["created_at"], "replays": replays, "replays_succeeded": ok,
+        "id": row["id"],
+        "name": row["name"],
+        "version": row["version"],
+        "status": row["status"],
+        "digest": row["digest"],
+        "signer": v.signer or row["signer"],
+        "keyid": row["keyid"],
+        "signature": signature_state(v),
+        "steps": len(doc.get("steps", [])),
+        "checks": len(doc.get("success", [])),
+        "goal": doc.get("goal"),
+        "created_at": row["created_at"],
+        "replays": replays,
+        "replays_succeeded": ok,
         "run_id": row["run_id"],
-    }  # fmt: skip
+    }
     if with_doc:
         out["document"] = doc
         out["verification"] = verification_dict(v)
@@ -203,8 +279,12 @@ def get(service: Service, ref: str, version: int | None = None) -> dict[str, Any
 
 def export(service: Service, ref: str, version: int | None) -> dict[str, Any]:
     row = get(service, ref, version)
-    return {"id": row["id"], "version": row["version"], "digest": row["digest"],
-            "envelope": row["envelope"]}  # fmt: skip
+    return {
+        "id": row["id"],
+        "version": row["version"],
+        "digest": row["digest"],
+        "envelope": row["envelope"],
+    }
 
 
 def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
@@ -229,15 +309,29 @@ def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
             raise RpcError(p.CONFLICT, f"{pid} already has a different version {ver}")
         env = parse_envelope(envelope)
         store.insert(
-            db, playbook_id=pid, name=doc["name"], version=ver, digest=digest,
+            db,
+            playbook_id=pid,
+            name=doc["name"],
+            version=ver,
+            digest=digest,
             status=doc.get("status") if doc.get("status") in store.STATUSES else "draft",
-            signer=v.signer, keyid=v.keyid, envelope=_env_dict(env, envelope), doc=doc,
+            signer=v.signer,
+            keyid=v.keyid,
+            envelope=_env_dict(env, envelope),
+            doc=doc,
             run_id=None,
-        )  # fmt: skip
-        audit.append(db, "playbook.imported", f"{pid}@{ver}",
-                     {"digest": digest, "signer": v.signer, "keyid": v.keyid})  # fmt: skip
-        event_log.append(db, "playbook.compiled", {"id": pid, "name": doc["name"], "version": ver,
-                                                   "digest": digest})  # fmt: skip
+        )
+        audit.append(
+            db,
+            "playbook.imported",
+            f"{pid}@{ver}",
+            {"digest": digest, "signer": v.signer, "keyid": v.keyid},
+        )
+        event_log.append(
+            db,
+            "playbook.compiled",
+            {"id": pid, "name": doc["name"], "version": ver, "digest": digest},
+        )
     return {"id": pid, "version": ver, "digest": digest, "new": True}
 
 
@@ -261,15 +355,23 @@ def _lineage_for(db: Any, doc: dict[str, Any], digest: str) -> str:
 
 def promote(service: Service, ref: str, version: int, status: str) -> dict[str, Any]:
     if status not in store.STATUSES:
-        raise RpcError(p.INVALID_PARAMS, f"status must be one of {', '.join(store.STATUSES)}",
-                       {"field": "status"})  # fmt: skip
+        raise RpcError(
+            p.INVALID_PARAMS,
+            f"status must be one of {', '.join(store.STATUSES)}",
+            {"field": "status"},
+        )
     row = get(service, ref, version)
     with service.write() as db:
         store.set_status(db, row["id"], version, status)
-        audit.append(db, "playbook.status_changed", f"{row['id']}@{version}",
-                     {"from": row["status"], "to": status})  # fmt: skip
-        event_log.append(db, "playbook.status_changed",
-                         {"id": row["id"], "version": version, "status": status})  # fmt: skip
+        audit.append(
+            db,
+            "playbook.status_changed",
+            f"{row['id']}@{version}",
+            {"from": row["status"], "to": status},
+        )
+        event_log.append(
+            db, "playbook.status_changed", {"id": row["id"], "version": version, "status": status}
+        )
     return {"id": row["id"], "version": version, "status": status}
 
 
@@ -282,17 +384,18 @@ def search(
     words = {w for w in re.findall(r"[0-9a-z]+", text.lower()) if len(w) > 1}
     out = []
     for pid, ver, rank in hits:
-        row = store.resolve(service.db, pid, ver)
+        row = store.by_version(service.db, pid, ver)
         if row is None:
             continue
         doc = store.document(row)
         score = -rank
         why = []
         fields = {
-            "name": row["name"], "goal": doc.get("goal") or "",
+            "name": row["name"],
+            "goal": doc.get("goal") or "",
             "commands": " ".join(s.get("run") or "" for s in doc.get("steps", [])),
             "files": " ".join(s.get("path") or "" for s in doc.get("steps", [])),
-        }  # fmt: skip
+        }
         for fname, ftext in fields.items():
             found = sorted(w for w in words if w in ftext.lower())
             if found:

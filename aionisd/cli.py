@@ -102,14 +102,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
     emit(
         args,
         res,
-        lambda r: table(
-            [
-                [x["id"], x["agent"], str(x["steps"]), x["started_at"] or "", _trim(x["goal"], 50)]
-                for x in r["runs"]
-            ],
-            ["ID", "AGENT", "STEPS", "STARTED", "GOAL"],
-        )
-        or "no runs recorded yet",
+        lambda r: (
+            table(
+                [
+                    [
+                        x["id"],
+                        x["agent"],
+                        str(x["steps"]),
+                        x["started_at"] or "",
+                        _trim(x["goal"], 50),
+                    ]
+                    for x in r["runs"]
+                ],
+                ["ID", "AGENT", "STEPS", "STARTED", "GOAL"],
+            )
+            or "no runs recorded yet"
+        ),
     )
     return 0
 
@@ -129,13 +137,15 @@ def cmd_run_show(args: argparse.Namespace) -> int:
         ]
         rows = [
             [
-                str(s["seq"]), _GLYPH.get(s["status"], "?"), s["kind"],
+                str(s["seq"]),
+                _GLYPH.get(s["status"], "?"),
+                s["kind"],
                 "" if s["exit_code"] is None else str(s["exit_code"]),
                 "" if s["duration_ms"] is None else f"{s['duration_ms']}ms",
                 ("↳ " if s["subagent"] else "") + _trim(s["command"] or s["tool"], 80),
             ]
             for s in r["steps"]
-        ]  # fmt: skip
+        ]
         return "\n".join(head) + "\n" + table(rows, ["#", "", "KIND", "EXIT", "TIME", "STEP"])
 
     emit(args, res, human)

@@ -24,27 +24,55 @@ def _kv(pairs: list[str] | None, what: str) -> dict[str, str] | None:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    res = call(args, "playbooks.compile", run_id=args.run_id, name=args.name,
-               params=_kv(args.param, "--param"), keep_probes=args.keep_probes or None)  # fmt: skip
+    res = call(
+        args,
+        "playbooks.compile",
+        run_id=args.run_id,
+        name=args.name,
+        params=_kv(args.param, "--param"),
+        keep_probes=args.keep_probes or None,
+    )
     out = {k: res[k] for k in ("id", "name", "version", "digest", "steps")}
     if args.json:
         emit(args, out)
         return 0
     r = res.get("report") or {}
-    print(f"{res['id']}  {res['name']}  v{res['version']}  {res['steps']} steps, "
-          f"{res.get('checks', 0)} checks  ({res['digest'][:19]}…)")  # fmt: skip
+    print(
+        f"{res['id']}  {res['name']}  v{res['version']}  {res['steps']} steps, "
+        f"{res.get('checks', 0)} checks  ({res['digest'][:19]}…)"
+    )
     if r:
         print("  " + ", ".join(f"{k}={v}" for k, v in r.items() if not isinstance(v, (dict, list))))
     return 0
 
 
 def _pb_rows(pbs: list[dict[str, Any]]) -> str:
-    return table(
-        [[x["id"], _trim(x["name"], 32), f"v{x['version']}", x["status"], x["signature"],
-          str(x["steps"]), _trim(", ".join(x.get("why", [])) or x.get("goal") or "", 40)]
-         for x in pbs],
-        ["ID", "NAME", "VER", "STATUS", "SIGNATURE", "STEPS", "WHY" if pbs and "why" in pbs[0] else "GOAL"],
-    ) or "no playbooks"  # fmt: skip
+    return (
+        table(
+            [
+                [
+                    x["id"],
+                    _trim(x["name"], 32),
+                    f"v{x['version']}",
+                    x["status"],
+                    x["signature"],
+                    str(x["steps"]),
+                    _trim(", ".join(x.get("why", [])) or x.get("goal") or "", 40),
+                ]
+                for x in pbs
+            ],
+            [
+                "ID",
+                "NAME",
+                "VER",
+                "STATUS",
+                "SIGNATURE",
+                "STEPS",
+                "WHY" if pbs and "why" in pbs[0] else "GOAL",
+            ],
+        )
+        or "no playbooks"
+    )
 
 
 def cmd_playbooks(args: argparse.Namespace) -> int:
@@ -65,13 +93,16 @@ def cmd_playbook_show(args: argparse.Namespace) -> int:
         lines = [
             f"{r['id']}  {r['name']}  v{r['version']} ({r['status']})",
             f"digest    {r['digest']}",
-            f"signature {r['signature']}" + (f" by {v['signer']}" if v["signer"] else "")
+            f"signature {r['signature']}"
+            + (f" by {v['signer']}" if v["signer"] else "")
             + ("" if v["ok"] else f" — {v['reason']}"),
             f"goal      {d.get('goal') or '-'}",
-        ]  # fmt: skip
+        ]
         if d.get("params"):
-            lines.append("params    " + ", ".join(
-                f"{x['name']}{' (secret)' if x.get('secret') else ''}" for x in d["params"]))  # fmt: skip
+            lines.append(
+                "params    "
+                + ", ".join(f"{x['name']}{' (secret)' if x.get('secret') else ''}" for x in d["params"])
+            )
         for pc in d.get("preconditions", []):
             lines.append(f"needs     {pc['type']} {pc.get('name') or pc.get('path') or pc.get('port')}")
         for i, s in enumerate(d.get("steps", []), 1):
@@ -108,8 +139,14 @@ def _read_envelope(path: str) -> Any:
 
 def cmd_playbook_import(args: argparse.Namespace) -> int:
     res = call(args, "playbooks.import", envelope=_read_envelope(args.file))
-    emit(args, res, lambda r: f"imported {r['id']} v{r['version']} ({r['digest']})"
-         + ("" if r.get("new", True) else " — already present"))  # fmt: skip
+    emit(
+        args,
+        res,
+        lambda r: (
+            f"imported {r['id']} v{r['version']} ({r['digest']})"
+            + ("" if r.get("new", True) else " — already present")
+        ),
+    )
     return 0
 
 
@@ -137,14 +174,21 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "init":
         res = call(args, "keys.init", principal=args.principal)
-        emit(args, res, lambda r: f"created {r['path']} ({r['keyid']}) and trusted it as {r['principal']}")
+        emit(
+            args,
+            res,
+            lambda r: f"created {r['path']} ({r['keyid']}) and trusted it as {r['principal']}",
+        )
     elif args.keys_command == "list":
         res = call(args, "keys.list")
 
         def human(r: dict[str, Any]) -> str:
             own = r["key"]
-            lines = [f"your key: {own['keyid']} {own['principal']} ({own['path']})" if own
-                     else "your key: none (aionis keys init)"]  # fmt: skip
+            lines = [
+                f"your key: {own['keyid']} {own['principal']} ({own['path']})"
+                if own
+                else "your key: none (aionis keys init)"
+            ]
             lines += [f"trusted:  {t['keyid']} {t['principals']}" for t in r["trusted"]]
             lines += [f"revoked:  {k}" for k in r["revoked"]]
             return "\n".join(lines)
@@ -152,8 +196,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
         emit(args, res, human)
     elif args.keys_command == "trust":
         line = Path(args.file).read_text().strip() if Path(args.file).is_file() else args.file
-        res = call(args, "keys.trust", public_key=line, principal=args.principal,
-                   valid_after=args.valid_after, valid_before=args.valid_before)  # fmt: skip
+        res = call(
+            args,
+            "keys.trust",
+            public_key=line,
+            principal=args.principal,
+            valid_after=args.valid_after,
+            valid_before=args.valid_before,
+        )
         emit(args, res, lambda r: f"trusted {r['keyid']} as {r['principals']}")
     elif args.keys_command == "revoke":
         res = call(args, "keys.revoke", keyid=args.keyid)
@@ -167,8 +217,12 @@ def register(add: Any, common: argparse.ArgumentParser) -> None:
     p = add("compile", cmd_compile, "compile a run into a signed draft playbook")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--name", help="playbook name (default: from the run's goal)")
-    p.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="turn every occurrence of VALUE into the parameter ${NAME}")  # fmt: skip
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="turn every occurrence of VALUE into the parameter ${NAME}",
+    )
     p.add_argument("--keep-probes", action="store_true", help="keep read-only commands as optional steps")
 
     p = add("playbooks", cmd_playbooks, "list playbooks, or rank them for a task with --search")

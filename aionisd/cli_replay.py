@@ -25,9 +25,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             mark = _MARK.get(d.get("status", ""), "?")
             ms = d.get("duration_ms") or 0
             label = "check" if d.get("phase") == "success" else f"step {d['index'] + 1}"
-            print(f"  {mark} {label} ({d.get('id')}) {d.get('status')} in {ms} ms"
-                  + (f" — {d['reason']}" if d.get("reason") and d.get("status") != "succeeded" else ""),
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"  {mark} {label} ({d.get('id')}) {d.get('status')} in {ms} ms"
+                + (f" — {d['reason']}" if d.get("reason") and d.get("status") != "succeeded" else ""),
+                file=sys.stderr,
+            )
         elif kind == "replay.step.started" and live and d.get("attempt", 1) > 1:
             print(f"  ↻ retry {d['attempt']} of {d.get('id')}", file=sys.stderr)
         elif kind == "replay.finished":
@@ -45,14 +47,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with _connect(args, timeout=None, on_notify=on_notify) as c:
         c.call("events.subscribe", kinds=["replay."])
         start = c.call(
-            "replay.start", id=args.id, version=args.version, mode=args.mode, workdir=workdir,
-            params=_kv(args.param, "--param") or {}, env=dict(os.environ),
-        )  # fmt: skip
+            "replay.start",
+            id=args.id,
+            version=args.version,
+            mode=args.mode,
+            workdir=workdir,
+            params=_kv(args.param, "--param") or {},
+            env=dict(os.environ),
+        )
         state["rid"] = start["replay_id"]
         if live:
             pb = start["playbook"]
-            print(f"replay {start['replay_id']}: {pb['name']} v{pb['version']} ({args.mode}) in {workdir}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"replay {start['replay_id']}: {pb['name']} v{pb['version']} ({args.mode}) in {workdir}",
+                file=sys.stderr,
+            )
         for kind, d in state["early"]:
             if d.get("replay_id") == state["rid"]:
                 show(kind, d)
@@ -60,21 +69,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
             c.read()
         res = c.call("replay.get", replay_id=state["rid"])
     out = {
-        "replay_id": res["replay_id"], "playbook": {"id": res["playbook"]["id"], "version": res["playbook"]["version"]},
-        "mode": res["mode"], "status": res["status"], "reason": res["reason"],
-        "steps": [{"index": s["index"], "status": s["status"], "exit_code": s.get("exit_code"),
-                   "duration_ms": s.get("duration_ms"), **({"reason": s["reason"]} if s.get("reason") else {})}
-                  for s in res["steps"]],
+        "replay_id": res["replay_id"],
+        "playbook": {"id": res["playbook"]["id"], "version": res["playbook"]["version"]},
+        "mode": res["mode"],
+        "status": res["status"],
+        "reason": res["reason"],
+        "steps": [
+            {
+                "index": s["index"],
+                "status": s["status"],
+                "exit_code": s.get("exit_code"),
+                "duration_ms": s.get("duration_ms"),
+                **({"reason": s["reason"]} if s.get("reason") else {}),
+            }
+            for s in res["steps"]
+        ],
         "divergence": res["divergence"],
         "repairs": [r.get("record", {}).get("repair_id") for r in res["repairs"]],
-    }  # fmt: skip
+    }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         if args.mode == "simulate":
             for s in res["steps"]:
                 verdict = {"not_run": "would run", "skipped": "would skip"}.get(s["status"], s["status"])
-                if s.get("reason") and "blocked" in (s.get("reason") or "") or s["status"] == "failed":
+                if (s.get("reason") and "blocked" in (s.get("reason") or "")) or s["status"] == "failed":
                     verdict = "blocked"
                 print(f"  {s['index'] + 1:>3}. {verdict:<10} {s.get('reason') or ''}")
         print(f"{res['status']}: {res['reason']}")
@@ -89,10 +108,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_replays(args: argparse.Namespace) -> int:
     res = call(args, "replay.list", limit=args.limit)
-    emit(args, res, lambda r: table(
-        [[x["replay_id"], _trim(x["name"], 30), f"v{x['version']}", x["mode"], x["status"],
-          _trim(x["reason"], 50)] for x in r["replays"]],
-        ["ID", "PLAYBOOK", "VER", "MODE", "STATUS", "REASON"]) or "no replays yet")  # fmt: skip
+    emit(
+        args,
+        res,
+        lambda r: (
+            table(
+                [
+                    [
+                        x["replay_id"],
+                        _trim(x["name"], 30),
+                        f"v{x['version']}",
+                        x["mode"],
+                        x["status"],
+                        _trim(x["reason"], 50),
+                    ]
+                    for x in r["replays"]
+                ],
+                ["ID", "PLAYBOOK", "VER", "MODE", "STATUS", "REASON"],
+            )
+            or "no replays yet"
+        ),
+    )
     return 0
 
 
@@ -104,10 +140,28 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_repairs(args: argparse.Namespace) -> int:
     res = call(args, "repairs.list", status=args.status)
-    emit(args, res, lambda r: table(
-        [[x["id"], x["playbook_id"], f"v{x['version']}", x["source"], x["status"],
-          (x.get("shadow") or {}).get("status", "-"), _trim(x["rationale"], 40)] for x in r["repairs"]],
-        ["ID", "PLAYBOOK", "VER", "SOURCE", "STATUS", "SHADOW", "RATIONALE"]) or "no repairs")  # fmt: skip
+    emit(
+        args,
+        res,
+        lambda r: (
+            table(
+                [
+                    [
+                        x["id"],
+                        x["playbook_id"],
+                        f"v{x['version']}",
+                        x["source"],
+                        x["status"],
+                        (x.get("shadow") or {}).get("status", "-"),
+                        _trim(x["rationale"], 40),
+                    ]
+                    for x in r["repairs"]
+                ],
+                ["ID", "PLAYBOOK", "VER", "SOURCE", "STATUS", "SHADOW", "RATIONALE"],
+            )
+            or "no repairs"
+        ),
+    )
     return 0
 
 
@@ -121,9 +175,16 @@ def cmd_repair(args: argparse.Namespace) -> int:
             patch = json.loads(Path(args.patch).read_text())
         except (OSError, ValueError) as e:
             raise CliError(f"cannot read patch {args.patch}: {e}") from None
-        res = call(args, "repairs.propose", playbook_id=args.id, version=args.version, patch=patch,
-                   rationale=args.rationale, workdir=str(Path(args.workdir).resolve()) if args.workdir else None,
-                   env=dict(os.environ))  # fmt: skip
+        res = call(
+            args,
+            "repairs.propose",
+            playbook_id=args.id,
+            version=args.version,
+            patch=patch,
+            rationale=args.rationale,
+            workdir=str(Path(args.workdir).resolve()) if args.workdir else None,
+            env=dict(os.environ),
+        )
         emit(args, res, lambda r: f"proposed {r['id']} ({r['status']})")
         return 0
     raise CliError("usage: aionis repair show ID | propose ID --patch FILE", 2)
@@ -133,22 +194,49 @@ def cmd_review(args: argparse.Namespace) -> int:
     decision = "approve" if args.approve else "reject"
     res = call(args, "reviews.decide", repair_id=args.repair_id, decision=decision, note=args.note)
     out = {k: res[k] for k in ("repair_id", "decision", "playbook")}
-    emit(args, out, lambda r: f"{decision}d {r['repair_id']}" + (
-        f": {r['playbook']['id']} v{r['playbook']['version']} is {r['playbook']['status']}"
-        if decision == "approve" else ""))  # fmt: skip
+    emit(
+        args,
+        out,
+        lambda r: (
+            f"{decision}d {r['repair_id']}"
+            + (
+                f": {r['playbook']['id']} v{r['playbook']['version']} is {r['playbook']['status']}"
+                if decision == "approve"
+                else ""
+            )
+        ),
+    )
     return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.verify:
         res = call(args, "audit.verify")
-        emit(args, res, lambda r: f"audit chain intact: {r['entries']} entries" if r["ok"]
-             else f"audit chain BROKEN at entry {r['first_bad']} ({r['entries']} read)")  # fmt: skip
+        emit(
+            args,
+            res,
+            lambda r: (
+                f"audit chain intact: {r['entries']} entries"
+                if r["ok"]
+                else f"audit chain BROKEN at entry {r['first_bad']} ({r['entries']} read)"
+            ),
+        )
         return 0 if res["ok"] else 1
     res = call(args, "audit.list", limit=args.limit, action=args.action)
-    emit(args, res, lambda r: table(
-        [[str(e["seq"]), e["ts"], e["actor"], e["action"], _trim(e["subject"], 40)] for e in r["entries"]],
-        ["SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT"]) or "audit log is empty")  # fmt: skip
+    emit(
+        args,
+        res,
+        lambda r: (
+            table(
+                [
+                    [str(e["seq"]), e["ts"], e["actor"], e["action"], _trim(e["subject"], 40)]
+                    for e in r["entries"]
+                ],
+                ["SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT"],
+            )
+            or "audit log is empty"
+        ),
+    )
     return 0
 
 

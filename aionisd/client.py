@@ -71,9 +71,7 @@ class Client:
             self._sock.close()
             raise DaemonNotRunning(f"cannot reach aionisd on {self.path}: {e.strerror}") from e
         self._file = self._sock.makefile("rb")
-        self.server_info = self.call(
-            "initialize", protocolVersion=p.PROTOCOL_VERSION, clientInfo=CLIENT_INFO
-        )
+        self.server_info = self.call("initialize", protocolVersion=p.PROTOCOL_VERSION, clientInfo=CLIENT_INFO)
 
     def __enter__(self) -> Client:
         return self

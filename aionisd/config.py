@@ -82,7 +82,12 @@ class Config:
         return out
 
 
-_PY: dict[str, tuple[type, ...]] = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+_PY: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+}
 _EXPECT = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
 _KNOWN_SOURCES = ("heuristic", "http", "llm")
 
@@ -95,9 +100,7 @@ def _section(cls: type, data: Any, where: str, file: Path) -> Any:
     for key, value in data.items():
         dotted = f"{where}.{key}"
         if key not in known:
-            raise ConfigError(
-                f"{file}: unknown key '{dotted}' (expected one of: {', '.join(sorted(known))})"
-            )
+            raise ConfigError(f"{file}: unknown key '{dotted}' (expected one of: {', '.join(sorted(known))})")
         typ = known[key].type
         if key == "llm" and cls is RepairSection:
             kw[key] = _section(LlmConfig, value, dotted, file)
@@ -105,8 +108,7 @@ def _section(cls: type, data: Any, where: str, file: Path) -> Any:
         if key == "sources" and cls is RepairSection:
             if not isinstance(value, list) or any(v not in _KNOWN_SOURCES for v in value):
                 raise ConfigError(
-                    f"{file}: '{dotted}' must be a list drawn from {list(_KNOWN_SOURCES)}, "
-                    f"got {value!r}"
+                    f"{file}: '{dotted}' must be a list drawn from {list(_KNOWN_SOURCES)}, got {value!r}"
                 )
             kw[key] = tuple(value)
             continue
@@ -146,7 +148,6 @@ def load(path: Path | None = None) -> Config:
             kw[key] = _section(RepairSection, value, key, file)
         else:
             raise ConfigError(
-                f"{file}: unknown section '{key}' "
-                "(expected one of: governance, repair, replay, watch)"
+                f"{file}: unknown section '{key}' (expected one of: governance, repair, replay, watch)"
             )
     return Config(path=file, **kw)

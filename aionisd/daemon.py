@@ -29,9 +29,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--socket", type=Path, help="socket path (default: $XDG_RUNTIME_DIR/aionis/aionisd.sock)")
     ap.add_argument("--db", type=Path, help="database (default: $XDG_DATA_HOME/aionis/aionis.db)")
     ap.add_argument(
-        "--watch", action="append", default=[], metavar="DIR",
+        "--watch",
+        action="append",
+        default=[],
+        metavar="DIR",
         help="watch DIR (any agent's logs, adapter chosen by content); repeatable; adds to [watch]",
-    )  # fmt: skip
+    )
     ap.add_argument("--no-watch", action="store_true", help="do not watch the [watch] directories")
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     ap.add_argument("--version", action="version", version=f"aionisd {__version__}")
@@ -72,10 +75,16 @@ async def serve(config: Config, paths: Paths, extra_watch: list[Path], watch: bo
             await nursery.start(service.replays.run)
             with service.write() as wdb:
                 seen = config.summary()
-                last = wdb.one("SELECT data FROM audit WHERE action = 'config.seen' ORDER BY seq DESC LIMIT 1")
+                last = wdb.one(
+                    "SELECT data FROM audit WHERE action = 'config.seen' ORDER BY seq DESC LIMIT 1"
+                )
                 if last is None or json.loads(last)["config"] != json.loads(json.dumps(seen)):
-                    audit.append(wdb, "config.seen", str(config.path or paths.config_file),
-                                 {"config": seen, "changed": last is not None})  # fmt: skip
+                    audit.append(
+                        wdb,
+                        "config.seen",
+                        str(config.path or paths.config_file),
+                        {"config": seen, "changed": last is not None},
+                    )
             server = Server(service, METHODS)
             await nursery.start(server.serve, listener)
             if watch or extra_watch:
@@ -83,9 +92,9 @@ async def serve(config: Config, paths: Paths, extra_watch: list[Path], watch: bo
 
                 watcher = Watcher(service, config.watch_dirs() if watch else {}, extra_watch)
                 await nursery.start(watcher.run)
-            log.info("aionisd %s listening on %s (db %s)", __version__, paths.socket, paths.db)
-            sd_notify("READY=1")
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                log.info("aionisd %s listening on %s (db %s)", __version__, paths.socket, paths.db)
+                sd_notify("READY=1")
                 async for signum in signals:
                     log.info("received %s, shutting down", signal.Signals(signum).name)
                     sd_notify("STOPPING=1")

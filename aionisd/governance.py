@@ -54,11 +54,21 @@ async def on_failed_step(
         return None
     wd = service.db.one("SELECT workdir FROM replays WHERE id = ?", (replay_id,))
     repair = record(
-        service, row, proposal, failure=failure, replay_id=replay_id, step_index=index,
-        context={"workdir": wd, "notes": notes}, env=env,
-    )  # fmt: skip
+        service,
+        row,
+        proposal,
+        failure=failure,
+        replay_id=replay_id,
+        step_index=index,
+        context={"workdir": wd, "notes": notes},
+        env=env,
+    )
     patched = apply(doc, proposal.patch)
-    record_d = {"repair_id": repair["id"], "source": proposal.source, "rationale": proposal.rationale}
+    record_d = {
+        "repair_id": repair["id"],
+        "source": proposal.source,
+        "rationale": proposal.rationale,
+    }
     if proposal.action == "continue":
         return RepairDecision("continue", record=record_d)
     if proposal.action == "stop":
@@ -86,19 +96,54 @@ def record(
     except InvalidPatch as e:
         status, invalid = "invalid", e.reason
     rid = new_id()
-    fail_d = {"exit_code": failure.exit_code, "stdout": failure.stdout, "stderr": failure.stderr} if failure else {}
+    fail_d = (
+        {"exit_code": failure.exit_code, "stdout": failure.stdout, "stderr": failure.stderr}
+        if failure
+        else {}
+    )
     with service.write() as db:
         db.conn.execute(
             "INSERT INTO repairs(id, playbook_id, version, replay_id, step_index, source, rationale, "
             "patch, failure, status, invalid_reason, usage, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (rid, row["id"], row["version"], replay_id, step_index, proposal.source,
-             proposal.rationale, dumps(proposal.patch), dumps({**fail_d, "context": context}),
-             status, invalid, dumps(proposal.usage) if proposal.usage else None, now()),
-        )  # fmt: skip
-        audit.append(db, "repair.proposed", rid, {"playbook": row["id"], "version": row["version"],
-                     "source": proposal.source, "status": status, "invalid_reason": invalid})  # fmt: skip
-        event_log.append(db, "repair.proposed", {"id": rid, "playbook_id": row["id"],
-                         "version": row["version"], "source": proposal.source, "status": status})  # fmt: skip
+            (
+                rid,
+                row["id"],
+                row["version"],
+                replay_id,
+                step_index,
+                proposal.source,
+                proposal.rationale,
+                dumps(proposal.patch),
+                dumps({**fail_d, "context": context}),
+                status,
+                invalid,
+                dumps(proposal.usage) if proposal.usage else None,
+                now(),
+            ),
+        )
+        audit.append(
+            db,
+            "repair.proposed",
+            rid,
+            {
+                "playbook": row["id"],
+                "version": row["version"],
+                "source": proposal.source,
+                "status": status,
+                "invalid_reason": invalid,
+            },
+        )
+        event_log.append(
+            db,
+            "repair.proposed",
+            {
+                "id": rid,
+                "playbook_id": row["id"],
+                "version": row["version"],
+                "source": proposal.source,
+                "status": status,
+            },
+        )
     if status == "pending_review" and service.config.governance.auto_shadow_validate:
         start_shadow(service, rid, env or {})
     return get(service, rid)
@@ -122,8 +167,9 @@ async def shadow(service: Service, repair_id: str, env: dict[str, str]) -> dict[
     ctx = rep["failure"].get("context") or {}
     workdir = Path(ctx.get("workdir") or tempfile.mkdtemp(prefix="aionis-empty-"))
     try:
-        result = (await shadow_validate(patched, workdir=workdir, params=ctx.get("params") or {},
-                                        env=env)).to_dict()  # fmt: skip
+        result = (
+            await shadow_validate(patched, workdir=workdir, params=ctx.get("params") or {}, env=env)
+        ).to_dict()
     except Exception as e:
         log.exception("shadow validation of %s crashed", repair_id)
         result = {"status": "failed", "sandbox": "none", "reason": f"shadow run crashed: {e}"}
@@ -132,35 +178,67 @@ async def shadow(service: Service, repair_id: str, env: dict[str, str]) -> dict[
         new_status = cur
         if cur == "pending_review" and result["status"] != "passed":
             new_status = "shadow_failed"
-        db.conn.execute("UPDATE repairs SET shadow = ?, status = ? WHERE id = ?",
-                        (dumps(result), new_status, repair_id))  # fmt: skip
-        audit.append(db, "repair.shadow_finished", repair_id,
-                     {"status": result["status"], "sandbox": result.get("sandbox")})  # fmt: skip
-        event_log.append(db, "repair.shadow_finished", {"id": repair_id, "status": result["status"],
-                         "sandbox": result.get("sandbox")})  # fmt: skip
+        db.conn.execute(
+            "UPDATE repairs SET shadow = ?, status = ? WHERE id = ?",
+            (dumps(result), new_status, repair_id),
+        )
+        audit.append(
+            db,
+            "repair.shadow_finished",
+            repair_id,
+            {"status": result["status"], "sandbox": result.get("sandbox")},
+        )
+        event_log.append(
+            db,
+            "repair.shadow_finished",
+            {"id": repair_id, "status": result["status"], "sandbox": result.get("sandbox")},
+        )
     if result["status"] == "passed" and not service.config.governance.review_required:
-        decide(service, repair_id, "approve", note="review_required = false: applied after a passing shadow run",
-               actor="aionisd (review_required = false)")  # fmt: skip
+        decide(
+            service,
+            repair_id,
+            "approve",
+            note="review_required = false: applied after a passing shadow run",
+            actor="aionisd (review_required = false)",
+        )
     return result
 
 
 def propose_human(
-    service: Service, ref: str, version: int | None, patch: list[dict[str, Any]], rationale: str,
-    workdir: str | None, params: dict[str, str] | None, env: dict[str, str] | None,
-) -> dict[str, Any]:  # fmt: skip
+    service: Service,
+    ref: str,
+    version: int | None,
+    patch: list[dict[str, Any]],
+    rationale: str,
+    workdir: str | None,
+    params: dict[str, str] | None,
+    env: dict[str, str] | None,
+) -> dict[str, Any]:
     row = pb_store.resolve(service.db, ref, version)
     if row is None:
         raise RpcError(p.NOT_FOUND, f"no playbook {ref}")
     proposal = Proposal("human", patch, rationale or "proposed by a person")  # type: ignore[arg-type]
-    rep = record(service, row, proposal, failure=None, replay_id=None, step_index=None,
-                 context={"workdir": workdir, "params": params or {}}, env=env)  # fmt: skip
+    rep = record(
+        service,
+        row,
+        proposal,
+        failure=None,
+        replay_id=None,
+        step_index=None,
+        context={"workdir": workdir, "params": params or {}},
+        env=env,
+    )
     if rep["status"] == "invalid":
         raise RpcError(p.INVALID_PATCH, f"invalid patch: {rep['invalid_reason']}", {"repair_id": rep["id"]})
     return rep
 
 
 def decide(
-    service: Service, repair_id: str, decision: str, note: str | None = None, actor: str | None = None
+    service: Service,
+    repair_id: str,
+    decision: str,
+    note: str | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Approve (new signed version, status shadow; active if auto_promote_on_pass and the shadow
     run passed) or reject; either way a signed review statement is stored and audited."""
@@ -175,27 +253,53 @@ def decide(
     assert row is not None
     reviewer = catalog.signer(service)
     shadow_result = rep["shadow"]
-    out_pb: dict[str, Any] = {"id": row["id"], "version": row["version"], "status": row["status"],
-                              "digest": row["digest"]}  # fmt: skip
+    out_pb: dict[str, Any] = {
+        "id": row["id"],
+        "version": row["version"],
+        "status": row["status"],
+        "digest": row["digest"],
+    }
     if decision == "approve":
         try:
             patched = apply(pb_store.document(row), rep["patch"])
         except InvalidPatch as e:
             raise RpcError(p.INVALID_PATCH, f"invalid patch: {e.reason}") from None
         patched["status"] = "shadow"
-        info = catalog.store_signed(service, patched, playbook_id=row["id"], run_id=row["run_id"],
-                                    repaired_from=row["digest"], signed_by=reviewer,
-                                    audit_action="playbook.repaired")  # fmt: skip
-        out_pb = {"id": info["id"], "version": info["version"], "status": "shadow", "digest": info["digest"]}
+        info = catalog.store_signed(
+            service,
+            patched,
+            playbook_id=row["id"],
+            run_id=row["run_id"],
+            repaired_from=row["digest"],
+            signed_by=reviewer,
+            audit_action="playbook.repaired",
+        )
+        out_pb = {
+            "id": info["id"],
+            "version": info["version"],
+            "status": "shadow",
+            "digest": info["digest"],
+        }
     statement = {
         "_type": REVIEW_SCHEMA,
-        "subject": [{"name": f"{row['id']}@{out_pb['version']}",
-                     "digest": {"sha256": out_pb["digest"].split(":", 1)[1]}}],
+        "subject": [
+            {
+                "name": f"{row['id']}@{out_pb['version']}",
+                "digest": {"sha256": out_pb["digest"].split(":", 1)[1]},
+            }
+        ],
         "predicateType": "https://aionis.dev/review/v1",
-        "predicate": {"decision": decision, "reviewer": reviewer.principal, "keyid": reviewer.key.keyid,
-                      "note": note or "", "repair_id": repair_id, "repaired_from": row["digest"],
-                      "shadow": shadow_result, "decided_at": now()},
-    }  # fmt: skip
+        "predicate": {
+            "decision": decision,
+            "reviewer": reviewer.principal,
+            "keyid": reviewer.key.keyid,
+            "note": note or "",
+            "repair_id": repair_id,
+            "repaired_from": row["digest"],
+            "shadow": shadow_result,
+            "decided_at": now(),
+        },
+    }
     payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
     envelope = sign(payload, PAYLOAD_TYPE_REVIEW, reviewer.key)
     new_status = "approved" if decision == "approve" else "rejected"
@@ -203,25 +307,55 @@ def decide(
         db.conn.execute(
             "INSERT INTO reviews(id, repair_id, decision, reviewer, note, envelope, new_version, created_at) "
             "VALUES (?,?,?,?,?,?,?,?)",
-            ("rv-" + payload_digest(payload).split(":", 1)[1][:16], repair_id, decision,
-             reviewer.principal, note, dumps(envelope),
-             out_pb["version"] if decision == "approve" else None, now()),
-        )  # fmt: skip
-        db.conn.execute("UPDATE repairs SET status = ?, decided_at = ? WHERE id = ?",
-                        (new_status, now(), repair_id))  # fmt: skip
-        audit.append(db, "review.decided", repair_id,
-                     {"decision": decision, "reviewer": reviewer.principal, "note": note,
-                      "new_version": out_pb["version"] if decision == "approve" else None,
-                      "statement": payload_digest(payload)}, actor=actor or reviewer.principal)  # fmt: skip
-        event_log.append(db, "review.decided", {"repair_id": repair_id, "decision": decision,
-                         "playbook_id": row["id"], "version": out_pb["version"]})  # fmt: skip
+            (
+                "rv-" + payload_digest(payload).split(":", 1)[1][:16],
+                repair_id,
+                decision,
+                reviewer.principal,
+                note,
+                dumps(envelope),
+                out_pb["version"] if decision == "approve" else None,
+                now(),
+            ),
+        )
+        db.conn.execute(
+            "UPDATE repairs SET status = ?, decided_at = ? WHERE id = ?",
+            (new_status, now(), repair_id),
+        )
+        audit.append(
+            db,
+            "review.decided",
+            repair_id,
+            {
+                "decision": decision,
+                "reviewer": reviewer.principal,
+                "note": note,
+                "new_version": out_pb["version"] if decision == "approve" else None,
+                "statement": payload_digest(payload),
+            },
+            actor=actor or reviewer.principal,
+        )
+        event_log.append(
+            db,
+            "review.decided",
+            {
+                "repair_id": repair_id,
+                "decision": decision,
+                "playbook_id": row["id"],
+                "version": out_pb["version"],
+            },
+        )
         if decision == "approve":
             event_log.append(db, "playbook.status_changed", out_pb)
     passed = bool(shadow_result) and shadow_result.get("status") == "passed"
     if decision == "approve" and service.config.governance.auto_promote_on_pass and passed:
         out_pb = {**out_pb, **catalog.promote(service, row["id"], out_pb["version"], "active")}
-    return {"repair_id": repair_id, "decision": decision, "playbook": out_pb,
-            "review": {"envelope": envelope}}  # fmt: skip
+    return {
+        "repair_id": repair_id,
+        "decision": decision,
+        "playbook": out_pb,
+        "review": {"envelope": envelope},
+    }
 
 
 def _row(service: Service, repair_id: str) -> dict[str, Any]:
@@ -251,6 +385,10 @@ def get(service: Service, repair_id: str) -> dict[str, Any]:
 
 def list_repairs(service: Service, status: str | None, limit: int = 100) -> list[dict[str, Any]]:
     where, params = ("WHERE status = ?", (status, limit)) if status else ("", (limit,))
-    ids = [r[0] for r in service.db.conn.execute(
-        f"SELECT id FROM repairs {where} ORDER BY created_at DESC LIMIT ?", params)]  # fmt: skip
+    ids = [
+        r[0]
+        for r in service.db.conn.execute(
+            f"SELECT id FROM repairs {where} ORDER BY created_at DESC LIMIT ?", params
+        )
+    ]
     return [get(service, i) for i in ids]

@@ -32,9 +32,12 @@ def start_daemon(log: Path) -> subprocess.Popen[bytes]:
     ns.settimeout(30)
     env = {**os.environ, "NOTIFY_SOCKET": str(notify)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aionisd.daemon"], env=env, stderr=log.open("ab"),
-        stdout=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "aionisd.daemon"],
+        env=env,
+        stderr=log.open("ab"),
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while b"READY=1" not in ns.recv(4096):
             pass

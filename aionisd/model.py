@@ -153,8 +153,18 @@ def run_id_for(agent: str, session_id: str) -> str:
 def merge_step(step: Step, ev: StepEvent) -> Step:
     """Apply a step event to a step: non-None fields win; output is bounded on the way in."""
     for f in (
-        "kind", "tool", "command", "input", "cwd", "status", "exit_code",
-        "started_at", "ended_at", "duration_ms", "subagent", "shell",
+        "kind",
+        "tool",
+        "command",
+        "input",
+        "cwd",
+        "status",
+        "exit_code",
+        "started_at",
+        "ended_at",
+        "duration_ms",
+        "subagent",
+        "shell",
     ):
         v = getattr(ev, f)
         if v is not None:

@@ -10,15 +10,15 @@ import secrets as pyrandom
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import trio
 
 from aionisd.api import protocol as p
 from aionisd.api.protocol import RpcError
-from aionisd.model import RunEvent, StepEvent
+from aionisd.model import RunEvent, StepEvent, StepStatus
 from aionisd.replay.checks import PathEscape, confine, resolve_params, substitute
-from aionisd.replay.engine import Replay, ReplayResult
+from aionisd.replay.engine import Mode, Replay, ReplayResult
 from aionisd.replay.runner import LocalRunner
 from aionisd.service import Service
 from aionisd.store import audit
@@ -52,6 +52,7 @@ class ReplayService:
         self.service = service
         self.active: dict[str, Active] = {}
         self.nursery: trio.Nursery | None = None
+        self._buf: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Own the nursery replays run in; marks replays a killed daemon left `running`."""
@@ -77,7 +78,12 @@ class ReplayService:
         return row
 
     def gate(
-        self, row: dict[str, Any], mode: str, workdir: Path, env: dict[str, str], params: dict[str, str]
+        self,
+        row: dict[str, Any],
+        mode: str,
+        workdir: Path,
+        env: dict[str, str],
+        params: dict[str, str],
     ) -> dict[str, Any]:
         """Every refusal before the first step, each with its own code and one line."""
         from aionisd import catalog
@@ -141,12 +147,21 @@ class ReplayService:
         if mode != "simulate":
             wd.mkdir(parents=True, exist_ok=True)
         replay = Replay(
-            doc, mode=mode, runner=LocalRunner(), workdir=wd, env=replay_env, params=params,  # type: ignore[arg-type]
-            on_event=self._sink(rid), repair=self._repair_hook(rid, row, replay_env) if mode == "guided" else None,
+            doc,
+            mode=cast(Mode, mode),
+            runner=LocalRunner(),
+            workdir=wd,
+            env=replay_env,
+            params=params,
+            on_event=self._sink(rid),
+            repair=self._repair_hook(rid, row, replay_env) if mode == "guided" else None,
             default_timeout_s=float(self.service.config.replay.step_timeout_s),
-        )  # fmt: skip
-        info = {"replay_id": rid, "playbook": {"id": row["id"], "version": row["version"], "name": row["name"]},
-                "mode": mode}  # fmt: skip
+        )
+        info = {
+            "replay_id": rid,
+            "playbook": {"id": row["id"], "version": row["version"], "name": row["name"]},
+            "mode": mode,
+        }
         with self.service.write() as db:
             db.conn.execute(
                 "INSERT INTO replays(id, playbook_id, version, mode, status, workdir, run_id, started_at) "
@@ -154,10 +169,22 @@ class ReplayService:
                 (rid, row["id"], row["version"], mode, "running", str(wd), f"aionis:{rid}", now()),
             )
             if mode != "simulate":
-                run_store.record(db, [RunEvent(rid, "aionis", cwd=str(wd), goal=doc.get("goal"),
-                                               ts=now(), status="running")])  # fmt: skip
-                run_store.set_run_fields(db, f"aionis:{rid}", playbook_id=row["id"],
-                                         playbook_version=row["version"])  # fmt: skip
+                run_store.record(
+                    db,
+                    [
+                        RunEvent(
+                            rid,
+                            "aionis",
+                            cwd=str(wd),
+                            goal=doc.get("goal"),
+                            ts=now(),
+                            status="running",
+                        )
+                    ],
+                )
+                run_store.set_run_fields(
+                    db, f"aionis:{rid}", playbook_id=row["id"], playbook_version=row["version"]
+                )
                 audit.append(db, "replay.started", rid, {**info, "workdir": str(wd)})
             event_log.append(db, "replay.started", info)
         active = Active(replay, trio.CancelScope())
@@ -186,7 +213,8 @@ class ReplayService:
             if a.scope.cancelled_caught or res.status == "running":
                 res.status = "cancelled"
                 res.reason = res.reason or "cancelled"
-            self._flush_output(rid)
+            self._flush(rid)
+            self._buf.pop(rid, None)
             with self.service.write() as db:
                 self._close_row(db, rid, res.status, res.reason, res)
             self.active.pop(rid, None)
@@ -203,22 +231,51 @@ class ReplayService:
             run_status = {"succeeded": "succeeded", "partial": "partial"}.get(status, "failed")
             if status == "interrupted":
                 run_status = "interrupted"
-            db.conn.execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?",
-                            (run_status, now(), f"aionis:{rid}"))  # fmt: skip
+            db.conn.execute(
+                "UPDATE runs SET status = ?, ended_at = ? WHERE id = ?",
+                (run_status, now(), f"aionis:{rid}"),
+            )
             audit.append(db, "replay.finished", rid, {"status": status, "reason": reason})
-        event_log.append(db, "replay.finished", {"replay_id": rid, "status": status, "reason": reason,
-                                                 "divergence": result.get("divergence")})  # fmt: skip
+        event_log.append(
+            db,
+            "replay.finished",
+            {
+                "replay_id": rid,
+                "status": status,
+                "reason": reason,
+                "divergence": result.get("divergence"),
+            },
+        )
 
     def _record_refusal(self, rid: str, row: dict[str, Any], mode: str, wd: Path, e: RpcError) -> None:
         with self.service.write() as db:
             db.conn.execute(
                 "INSERT INTO replays(id, playbook_id, version, mode, status, reason, workdir, result, "
                 "started_at, ended_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (rid, row["id"], row["version"], mode, "refused", e.message, str(wd),
-                 dumps({"code": e.code}), now(), now()),
-            )  # fmt: skip
-            audit.append(db, "replay.refused", rid, {"playbook": row["id"], "version": row["version"],
-                                                     "mode": mode, "reason": e.message})  # fmt: skip
+                (
+                    rid,
+                    row["id"],
+                    row["version"],
+                    mode,
+                    "refused",
+                    e.message,
+                    str(wd),
+                    dumps({"code": e.code}),
+                    now(),
+                    now(),
+                ),
+            )
+            audit.append(
+                db,
+                "replay.refused",
+                rid,
+                {
+                    "playbook": row["id"],
+                    "version": row["version"],
+                    "mode": mode,
+                    "reason": e.message,
+                },
+            )
 
     async def cancel(self, rid: str) -> bool:
         a = self.active.get(rid)
@@ -232,23 +289,14 @@ class ReplayService:
     # -- events and recording ----------------------------------------------------------------
 
     def _sink(self, rid: str) -> Any:
-        self._out: dict[str, list[dict[str, Any]]] = getattr(self, "_out", {})
-        self._out[rid] = []
+        """Events are buffered and committed once per frame (OUTPUT_FLUSH_S), not once each:
+        per-step transactions would cost more than the steps themselves."""
+        self._buf.setdefault(rid, [])
 
         async def on_event(kind: str, data: dict[str, Any]) -> None:
-            if kind == "replay.output":
-                self._out[rid].append(data)
-                if sum(len(d["text"]) for d in self._out[rid]) > 16384:
-                    self._flush_output(rid)
-                return
-            self._flush_output(rid)
-            mode = self.active[rid].replay.mode if rid in self.active else "simulate"
-            with self.service.write() as db:
-                event_log.append(db, kind, {"replay_id": rid, **data})
-                if mode != "simulate":
-                    ev = self._step_event(rid, kind, data)
-                    if ev is not None:
-                        run_store.record(db, [ev])
+            self._buf[rid].append((kind, data))
+            if len(self._buf[rid]) >= 512:
+                self._flush(rid)
 
         return on_event
 
@@ -256,37 +304,63 @@ class ReplayService:
         while not done.is_set():
             with trio.move_on_after(OUTPUT_FLUSH_S):
                 await done.wait()
-            self._flush_output(rid)
+            self._flush(rid)
 
-    def _flush_output(self, rid: str) -> None:
-        pending = getattr(self, "_out", {}).get(rid)
+    def _flush(self, rid: str) -> None:
+        pending = self._buf.get(rid)
         if not pending:
             return
-        batch, self._out[rid] = pending, []
-        merged: list[dict[str, Any]] = []
-        for d in batch:
-            last = merged[-1] if merged else None
-            if last and last["index"] == d["index"] and last["stream"] == d["stream"] and last.get("phase") == d.get("phase"):
-                last["text"] += d["text"]
-            else:
-                merged.append(dict(d))
+        self._buf[rid] = []
+        merged: list[tuple[str, dict[str, Any]]] = []
+        for kind, d in pending:
+            if merged and kind == "replay.output" and merged[-1][0] == kind:
+                last = merged[-1][1]
+                if (last["index"], last["stream"], last.get("phase")) == (
+                    d["index"],
+                    d["stream"],
+                    d.get("phase"),
+                ):
+                    last["text"] += d["text"]
+                    continue
+            merged.append((kind, dict(d)))
+        record = self.active[rid].replay.mode != "simulate" if rid in self.active else False
+        steps = [ev for kind, d in merged if record and (ev := self._step_event(rid, kind, d)) is not None]
         with self.service.write() as db:
-            for d in merged:
-                event_log.append(db, "replay.output", {"replay_id": rid, **d})
+            for kind, d in merged:
+                event_log.append(db, kind, {"replay_id": rid, **d})
+            if steps:
+                run_store.record(db, steps)
 
     def _step_event(self, rid: str, kind: str, d: dict[str, Any]) -> StepEvent | None:
         key = f"{d.get('phase', 'step')}:{d.get('id')}"
         if kind == "replay.step.started":
             k: Any = d.get("kind") or "command"
-            return StepEvent(rid, key, kind=k, tool="aionis." + k,
-                             command=d.get("action") if k == "command" else None,
-                             input={"action": d.get("action")}, status="running",
-                             started_at=now())  # fmt: skip
+            return StepEvent(
+                rid,
+                key,
+                kind=k,
+                tool="aionis." + k,
+                command=d.get("action") if k == "command" else None,
+                input={"action": d.get("action")},
+                status="running",
+                started_at=now(),
+            )
         if kind == "replay.step.finished":
-            status = {"succeeded": "succeeded", "failed": "failed", "skipped": "not_run",
-                      "cancelled": "failed", "not_run": "not_run"}.get(d.get("status", ""), "failed")  # fmt: skip
-            return StepEvent(rid, key, status=status, exit_code=d.get("exit_code"),  # type: ignore[arg-type]
-                             ended_at=now(), duration_ms=d.get("duration_ms"))  # fmt: skip
+            status = {
+                "succeeded": "succeeded",
+                "failed": "failed",
+                "skipped": "not_run",
+                "cancelled": "failed",
+                "not_run": "not_run",
+            }.get(d.get("status", ""), "failed")
+            return StepEvent(
+                rid,
+                key,
+                status=cast(StepStatus, status),
+                exit_code=d.get("exit_code"),
+                ended_at=now(),
+                duration_ms=d.get("duration_ms"),
+            )
         return None
 
     def _repair_hook(self, rid: str, row: dict[str, Any], env: dict[str, str]) -> Any:
@@ -312,13 +386,19 @@ class ReplayService:
         return {
             "replay_id": rid,
             "playbook": {"id": row["playbook_id"], "version": row["version"], "name": row["name"]},
-            "mode": row["mode"], "status": row["status"] if not a else "running",
-            "reason": row["reason"] if not a else "", "workdir": row["workdir"],
-            "run_id": row["run_id"], "steps": result.get("steps", []),
-            "checks": result.get("checks", []), "divergence": result.get("divergence"),
-            "repairs": result.get("repairs", []), "simulation": result.get("simulation"),
-            "started_at": row["started_at"], "ended_at": row["ended_at"],
-        }  # fmt: skip
+            "mode": row["mode"],
+            "status": row["status"] if not a else "running",
+            "reason": row["reason"] if not a else "",
+            "workdir": row["workdir"],
+            "run_id": row["run_id"],
+            "steps": result.get("steps", []),
+            "checks": result.get("checks", []),
+            "divergence": result.get("divergence"),
+            "repairs": result.get("repairs", []),
+            "simulation": result.get("simulation"),
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+        }
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.service.db.rows(
@@ -345,14 +425,18 @@ class ReplayService:
                 "(julianday(ended_at) - julianday(started_at)) * 86400000 AS ms FROM runs WHERE id = ?",
                 (row["run_id"],),
             )
-            out.append({
-                "id": row["id"], "name": row["name"], "replays": row["replays"],
-                "succeeded": row["succeeded"],
-                "source_tokens": src[0]["t"] if src else None,
-                "source_duration_ms": round(src[0]["ms"]) if src and src[0]["ms"] is not None else None,
-                "replay_mean_ms": None if row["replay_mean_ms"] is None else round(row["replay_mean_ms"]),
-                "replay_tokens": 0,
-            })  # fmt: skip
+            out.append(
+                {
+                    "id": row["id"],
+                    "name": row["name"],
+                    "replays": row["replays"],
+                    "succeeded": row["succeeded"],
+                    "source_tokens": src[0]["t"] if src else None,
+                    "source_duration_ms": round(src[0]["ms"]) if src and src[0]["ms"] is not None else None,
+                    "replay_mean_ms": None if row["replay_mean_ms"] is None else round(row["replay_mean_ms"]),
+                    "replay_tokens": 0,
+                }
+            )
         return out
 
 

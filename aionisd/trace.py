@@ -38,8 +38,15 @@ class TraceWriter:
     def before(self, tool: str, input: dict[str, Any], cwd: str | None = None) -> str:
         self._n += 1
         sid = f"s-{self._n}"
-        self._line({"type": "step.before", "step_id": sid, "tool": tool, "input": input,
-                    "cwd": cwd or self.cwd})  # fmt: skip
+        self._line(
+            {
+                "type": "step.before",
+                "step_id": sid,
+                "tool": tool,
+                "input": input,
+                "cwd": cwd or self.cwd,
+            }
+        )
         return sid
 
     def after(self, sid: str, status: str, **fields: Any) -> None:
@@ -49,11 +56,17 @@ class TraceWriter:
         """Run `command` with bash for real and record it."""
         sid = self.before("bash", {"command": command}, cwd)
         t = time.monotonic()
-        p = subprocess.run(["bash", "-c", command], cwd=cwd or self.cwd, capture_output=True,
-                           text=True, env=env)  # fmt: skip
-        self.after(sid, "success" if p.returncode == 0 else "failed", exit_code=p.returncode,
-                   stdout=p.stdout[-65536:], stderr=p.stderr[-65536:],
-                   duration_ms=int((time.monotonic() - t) * 1000))  # fmt: skip
+        p = subprocess.run(
+            ["bash", "-c", command], cwd=cwd or self.cwd, capture_output=True, text=True, env=env
+        )
+        self.after(
+            sid,
+            "success" if p.returncode == 0 else "failed",
+            exit_code=p.returncode,
+            stdout=p.stdout[-65536:],
+            stderr=p.stderr[-65536:],
+            duration_ms=int((time.monotonic() - t) * 1000),
+        )
         return p.returncode
 
     def write_file(self, path: str, content: str) -> None:

@@ -190,9 +190,14 @@ class Watcher:
                 nursery.start_soon(self._wait_for_new_dirs, set(present), stop)
                 if present:
                     async for changes in watchfiles.awatch(
-                        *present, debounce=30, step=10, stop_event=stop, recursive=True,
-                        rust_timeout=1000, yield_on_timeout=False,
-                    ):  # fmt: skip
+                        *present,
+                        debounce=30,
+                        step=10,
+                        stop_event=stop,
+                        recursive=True,
+                        rust_timeout=1000,
+                        yield_on_timeout=False,
+                    ):
                         for path in sorted({Path(p) for _, p in changes}):
                             self.touch(path)
                 else:

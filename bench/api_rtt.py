@@ -83,10 +83,16 @@ def figures() -> list[dict[str, Any]]:
         rtt = median(_client_rtts(path, line, N, init))
         idle = rss_mb(proc.pid)
     return [
-        figure("api_rtt_status", rtt * 1e6, "us", floor=floor * 1e6, goal="ratio <= 3",
-               ok=rtt / floor <= 3),
+        figure(
+            "api_rtt_status",
+            rtt * 1e6,
+            "us",
+            floor=floor * 1e6,
+            goal="ratio <= 3",
+            ok=rtt / floor <= 3,
+        ),
         figure("daemon_rss_idle", idle, "MB", floor=None, goal="<= 60 MB", ok=idle <= 60),
-    ]  # fmt: skip
+    ]
 
 
 if __name__ == "__main__":

@@ -17,14 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "samples"
 
 
-def figure(
-    name: str, value: float, unit: str, *, floor: float | None, goal: str, ok: bool
-) -> dict[str, Any]:
+def figure(name: str, value: float, unit: str, *, floor: float | None, goal: str, ok: bool) -> dict[str, Any]:
     """One row of bench/results.json; ratio is value/floor measured in the same run."""
     ratio = round(value / floor, 3) if floor else None
-    return {"name": name, "value": round(value, 4), "unit": unit,
-            "floor": None if floor is None else round(floor, 4), "ratio": ratio,
-            "goal": goal, "ok": bool(ok)}  # fmt: skip
+    return {
+        "name": name,
+        "value": round(value, 4),
+        "unit": unit,
+        "floor": None if floor is None else round(floor, 4),
+        "ratio": ratio,
+        "goal": goal,
+        "ok": bool(ok),
+    }
 
 
 def median(xs: list[float]) -> float:
@@ -35,7 +39,7 @@ def median(xs: list[float]) -> float:
 
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 @contextlib.contextmanager
@@ -65,8 +69,9 @@ def daemon(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]
     proc = subprocess.Popen(
         [sys.executable, "-m", "aionisd.daemon", *(args or ("--no-watch",))],
         env={**os.environ, **env, "NOTIFY_SOCKET": str(notify)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while b"READY=1" not in ns.recv(4096):
             pass

@@ -97,7 +97,7 @@ class Daemon:
                 try:
                     msg = ns.recv(4096)
                 except TimeoutError:
-                    raise RuntimeError(f"aionisd did not become ready:\n{self.log.read_text()}")
+                    raise RuntimeError(f"aionisd did not become ready:\n{self.log.read_text()}") from None
                 if b"READY=1" in msg:
                     return self
         finally:

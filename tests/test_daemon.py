@@ -20,15 +20,39 @@ pytestmark = pytest.mark.slow
 
 
 def native_trace(path: Path, steps: int, run_id: str = "r-1") -> Path:
-    lines = [{"type": "run.start", "run_id": run_id, "agent": "t", "goal": "g", "cwd": "/w",
-              "ts": "2026-11-24T10:00:00Z"}]  # fmt: skip
+    lines = [
+        {
+            "type": "run.start",
+            "run_id": run_id,
+            "agent": "t",
+            "goal": "g",
+            "cwd": "/w",
+            "ts": "2026-11-24T10:00:00Z",
+        }
+    ]
     for i in range(steps):
-        lines.append({"type": "step.before", "run_id": run_id, "step_id": f"s{i}", "tool": "bash",
-                      "input": {"command": f"echo {i}"}, "cwd": "/w", "ts": "2026-11-24T10:00:01Z"})  # fmt: skip
-        lines.append({"type": "step.after", "run_id": run_id, "step_id": f"s{i}",
-                      "status": "success", "exit_code": 0, "ts": "2026-11-24T10:00:02Z"})  # fmt: skip
-    lines.append({"type": "run.end", "run_id": run_id, "status": "success",
-                  "ts": "2026-11-24T10:00:05Z"})  # fmt: skip
+        lines.append(
+            {
+                "type": "step.before",
+                "run_id": run_id,
+                "step_id": f"s{i}",
+                "tool": "bash",
+                "input": {"command": f"echo {i}"},
+                "cwd": "/w",
+                "ts": "2026-11-24T10:00:01Z",
+            }
+        )
+        lines.append(
+            {
+                "type": "step.after",
+                "run_id": run_id,
+                "step_id": f"s{i}",
+                "status": "success",
+                "exit_code": 0,
+                "ts": "2026-11-24T10:00:02Z",
+            }
+        )
+    lines.append({"type": "run.end", "run_id": run_id, "status": "success", "ts": "2026-11-24T10:00:05Z"})
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
 
@@ -47,8 +71,12 @@ def test_status_cli_human_and_json(daemon: Daemon, xdg: Xdg) -> None:
     assert out["socket"] == str(daemon.socket)
     assert out["db"] == str(xdg.db)
     assert out["counts"] == {
-        "runs": 0, "steps": 0, "playbooks": 0, "repairs_pending": 0, "ingest_errors": 0,
-    } or set(out["counts"]) >= {"runs", "steps", "playbooks", "repairs_pending"}  # fmt: skip
+        "runs": 0,
+        "steps": 0,
+        "playbooks": 0,
+        "repairs_pending": 0,
+        "ingest_errors": 0,
+    } or set(out["counts"]) >= {"runs", "steps", "playbooks", "repairs_pending"}
     human = aionis(xdg, "status")
     assert human.returncode == 0 and "aionisd" in human.stdout and str(xdg.db) in human.stdout
 

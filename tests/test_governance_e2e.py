@@ -67,12 +67,23 @@ def test_guided_repair_shadow_review_promote_replay(xdg: Xdg, start_daemon: Any,
         with Client(d.socket) as c:
             doc = c.call("playbooks.get", id=pb["id"])["document"]
         assert len(doc["steps"]) == 2
-        create = {**doc["steps"][0], "id": "s99", "note": "create the missing config", "expect": {"exit_code": 0},
-                  "run": "mkdir -p config && printf '[app]\\nname = demo\\n' > config/settings.ini"}  # fmt: skip
-        stub.reply(Reply(200, json={
-            "patch": [{"op": "add", "path": "/steps/1", "value": create}],
-            "rationale": "config/settings.ini is missing: create it first", "action": "stop",
-        }))  # fmt: skip
+        create = {
+            **doc["steps"][0],
+            "id": "s99",
+            "note": "create the missing config",
+            "expect": {"exit_code": 0},
+            "run": "mkdir -p config && printf '[app]\\nname = demo\\n' > config/settings.ini",
+        }
+        stub.reply(
+            Reply(
+                200,
+                json={
+                    "patch": [{"op": "add", "path": "/steps/1", "value": create}],
+                    "rationale": "config/settings.ini is missing: create it first",
+                    "action": "stop",
+                },
+            )
+        )
 
         fresh = tmp_path / "fresh"
         fresh.mkdir()
@@ -115,9 +126,19 @@ def test_guided_repair_shadow_review_promote_replay(xdg: Xdg, start_daemon: Any,
         assert v.returncode == 0 and json.loads(v.stdout)["signer"] == keys["key"]["principal"]
         a = aionis(xdg, "audit", "--verify", "--json")
         assert a.returncode == 0 and json.loads(a.stdout)["ok"] is True
-        actions = [e["action"] for e in json.loads(aionis(xdg, "audit", "--json", "--limit", "500").stdout)["entries"]]
-        for expected in ("playbook.compiled", "replay.started", "repair.proposed", "repair.shadow_finished",
-                         "review.decided", "playbook.repaired", "playbook.status_changed"):  # fmt: skip
+        actions = [
+            e["action"]
+            for e in json.loads(aionis(xdg, "audit", "--json", "--limit", "500").stdout)["entries"]
+        ]
+        for expected in (
+            "playbook.compiled",
+            "replay.started",
+            "repair.proposed",
+            "repair.shadow_finished",
+            "review.decided",
+            "playbook.repaired",
+            "playbook.status_changed",
+        ):
             assert expected in actions, expected
 
 

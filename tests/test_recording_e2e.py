@@ -22,8 +22,11 @@ SIDECHAIN = SAMPLES / "claude-code" / "ccviewer-v1.0.108-inline-sidechain-task.j
 
 def command_counts(run: dict[str, Any]) -> tuple[int, Counter[str], Counter[Any]]:
     cmds = [s for s in run["steps"] if s["kind"] == "command"]
-    return (len(cmds), Counter(s["status"] for s in cmds),
-            Counter(s["exit_code"] for s in cmds if s["status"] == "failed"))  # fmt: skip
+    return (
+        len(cmds),
+        Counter(s["status"] for s in cmds),
+        Counter(s["exit_code"] for s in cmds if s["status"] == "failed"),
+    )
 
 
 def test_ingest_samples_exact_counts_and_idempotent(daemon: Daemon, xdg: Xdg) -> None:
@@ -39,14 +42,14 @@ def test_ingest_samples_exact_counts_and_idempotent(daemon: Daemon, xdg: Xdg) ->
     for run in runs.values():
         by_agent.setdefault(run["agent"], []).append(run)
     counts = {command_counts(r)[0]: command_counts(r) for r in runs.values()}
-    n, status, codes = counts[51]
+    _, status, codes = counts[51]
     assert status == {"succeeded": 38, "failed": 7, "not_run": 6}
     assert codes == {1: 4, 128: 2, 129: 1}
-    n, status, codes = counts[35]
+    _, status, codes = counts[35]
     assert status == {"succeeded": 32, "failed": 3} and codes == {2: 2, 1: 1}
-    n, status, codes = counts[7]
+    _, status, codes = counts[7]
     assert status["failed"] == 1
-    n, status, codes = counts[5]
+    _, status, codes = counts[5]
     assert status["failed"] == 1 and codes == {None: 1}
     again = json.loads(aionis(xdg, "ingest", *map(str, files), "--json").stdout)
     with Client(daemon.socket) as c:
@@ -60,8 +63,17 @@ def test_run_show_json_shape(daemon: Daemon, xdg: Xdg) -> None:
     assert r.returncode == 0
     run = json.loads(r.stdout)
     assert {"id", "agent", "cwd", "tokens", "started_at", "ended_at", "steps"} <= set(run)
-    assert {"seq", "kind", "tool", "command", "cwd", "status", "exit_code", "duration_ms",
-            "subagent"} <= set(run["steps"][0])  # fmt: skip
+    assert {
+        "seq",
+        "kind",
+        "tool",
+        "command",
+        "cwd",
+        "status",
+        "exit_code",
+        "duration_ms",
+        "subagent",
+    } <= set(run["steps"][0])
     assert any(s["subagent"] for s in run["steps"])
     human = aionis(xdg, "runs")
     assert human.returncode == 0 and out["runs"][0]["id"] in human.stdout
@@ -122,8 +134,11 @@ def test_live_watch_survives_sigkill_without_loss_or_duplicates(
         f.write(lines[-1][cut:])
     run = _wait_for_steps(d2.socket, 51)
     n, status, codes = command_counts(run)
-    assert (n, status, codes) == (51, Counter({"succeeded": 38, "failed": 7, "not_run": 6}),
-                                  Counter({1: 4, 128: 2, 129: 1}))  # fmt: skip
+    assert (n, status, codes) == (
+        51,
+        Counter({"succeeded": 38, "failed": 7, "not_run": 6}),
+        Counter({1: 4, 128: 2, 129: 1}),
+    )
     keys = [s["key"] for s in run["steps"]]
     assert len(keys) == len(set(keys))
     assert [s["seq"] for s in run["steps"]] == list(range(1, len(keys) + 1))

@@ -43,8 +43,12 @@ def test_strict_replay_of_a_recorded_workflow_into_an_empty_directory(
     assert out["status"] == "succeeded" and out["divergence"] is None
     assert all(s["status"] == "succeeded" for s in out["steps"])
     assert tree(second) == tree(first)
-    test = subprocess.run([str(second / ".venv/bin/python"), "-m", "unittest", "discover", "-s", "tests"],
-                          cwd=second, capture_output=True, text=True)  # fmt: skip
+    test = subprocess.run(
+        [str(second / ".venv/bin/python"), "-m", "unittest", "discover", "-s", "tests"],
+        cwd=second,
+        capture_output=True,
+        text=True,
+    )
     assert test.returncode == 0 and "OK" in test.stderr
     for p in second.rglob("*"):
         if p.is_file() and not p.is_symlink():
@@ -87,11 +91,16 @@ def test_strict_refusals_each_have_their_own_code(exec_daemon: Daemon, xdg: Xdg,
         c.call("playbooks.promote", id=pb["id"], version=1, status="draft")
     # Tampered: one byte of the stored payload changed.
     conn = apsw.Connection(str(xdg.db))
-    (raw,) = conn.execute("SELECT envelope FROM playbook_versions WHERE playbook_id = ?", (pb["id"],)).fetchone()
+    (raw,) = conn.execute(
+        "SELECT envelope FROM playbook_versions WHERE playbook_id = ?", (pb["id"],)
+    ).fetchone()
     envelope = json.loads(raw)
     payload = base64.b64decode(envelope["payload"]).replace(b"${workdir}", b"${workdiR}", 1)
     bad = {**envelope, "payload": base64.b64encode(payload).decode()}
-    conn.execute("UPDATE playbook_versions SET envelope = ? WHERE playbook_id = ?", (json.dumps(bad), pb["id"]))
+    conn.execute(
+        "UPDATE playbook_versions SET envelope = ? WHERE playbook_id = ?",
+        (json.dumps(bad), pb["id"]),
+    )
     assert _code(exec_daemon.socket, pb["id"], wd) == -32003
     conn.execute("UPDATE playbook_versions SET envelope = ? WHERE playbook_id = ?", (raw, pb["id"]))
     conn.close()
@@ -104,8 +113,11 @@ def test_strict_refusals_each_have_their_own_code(exec_daemon: Daemon, xdg: Xdg,
 
 
 def test_missing_secret_and_path_escape_refused(exec_daemon: Daemon, tmp_path: Path) -> None:
-    trace = synthetic_trace(tmp_path / "t.jsonl", tmp_path / "rec",
-                            ["export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789 && touch x"])  # fmt: skip
+    trace = synthetic_trace(
+        tmp_path / "t.jsonl",
+        tmp_path / "rec",
+        ["export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789 && touch x"],
+    )
     pb = compiled(exec_daemon.socket, trace)
     assert _code(exec_daemon.socket, pb["id"], tmp_path / "w", env={"PATH": os.environ["PATH"]}) == -32007
 
@@ -143,12 +155,17 @@ def _sleepers() -> list[int]:
 def test_daemon_killed_during_replay_marks_it_interrupted(
     exec_daemon: Daemon, start_daemon: Any, tmp_path: Path
 ) -> None:
-    pb = compiled(exec_daemon.socket, synthetic_trace(tmp_path / "t.jsonl", tmp_path / "r", ["sleep 301; touch x"]))
+    pb = compiled(
+        exec_daemon.socket,
+        synthetic_trace(tmp_path / "t.jsonl", tmp_path / "r", ["sleep 301; touch x"]),
+    )
     with Client(exec_daemon.socket) as c:
         rid = c.call("replay.start", id=pb["id"], mode="strict", workdir=str(tmp_path / "w"))["replay_id"]
     exec_daemon.kill()
-    for pid in [int(x) for x in subprocess.run(["pgrep", "-f", "^sleep 301$"], capture_output=True,
-                                                text=True).stdout.split()]:  # fmt: skip
+    for pid in [
+        int(x)
+        for x in subprocess.run(["pgrep", "-f", "^sleep 301$"], capture_output=True, text=True).stdout.split()
+    ]:
         os.kill(pid, signal.SIGKILL)  # orphaned by SIGKILL; a real restart finds it already reaped by init
     d2 = start_daemon()
     with Client(d2.socket) as c:

@@ -13,9 +13,20 @@ from aionisd.store.db import Database
 from aionisd.store.migrations import LATEST, migrate
 
 EXPECTED_TABLES = {
-    "audit", "events", "ingest_errors", "playbook_fts", "playbook_versions", "playbooks",
-    "repairs", "replays", "reviews", "runs", "sources", "steps", "usage",
-}  # fmt: skip
+    "audit",
+    "events",
+    "ingest_errors",
+    "playbook_fts",
+    "playbook_versions",
+    "playbooks",
+    "repairs",
+    "replays",
+    "reviews",
+    "runs",
+    "sources",
+    "steps",
+    "usage",
+}
 
 
 def schema(conn: apsw.Connection) -> dict[str, list[str]]:

@@ -31,6 +31,7 @@ def tree(root: Path, skip: tuple[str, ...] = (".venv",)) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not any(part in skip for part in p.relative_to(root).parts)
+        if p.is_file()
+        and not any(part in skip for part in p.relative_to(root).parts)
         and "__pycache__" not in p.parts
     }

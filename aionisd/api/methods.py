@@ -167,9 +167,12 @@ async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[st
     from aionisd import catalog
 
     return catalog.compile_run(
-        svc(conn), params["run_id"], name=params.get("name"), params=params.get("params"),
+        svc(conn),
+        params["run_id"],
+        name=params.get("name"),
+        params=params.get("params"),
         keep_probes=bool(params.get("keep_probes")),
-    )  # fmt: skip
+    )
 
 
 @method(
@@ -198,9 +201,12 @@ async def playbooks_search(conn: Connection, params: dict[str, Any]) -> dict[str
     from aionisd import catalog
 
     found = catalog.search(
-        svc(conn), params["text"], cwd=params.get("cwd"), all_statuses=bool(params.get("all")),
+        svc(conn),
+        params["text"],
+        cwd=params.get("cwd"),
+        all_statuses=bool(params.get("all")),
         limit=params.get("limit") or 10,
-    )  # fmt: skip
+    )
     return {"playbooks": found}
 
 
@@ -301,11 +307,14 @@ async def keys_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     own = None
     if path.exists():
         k = load_private(path)
-        own = {"keyid": k.keyid, "principal": k.comment, "path": str(path),
-               "public_key": k.public.to_line()}  # fmt: skip
+        own = {
+            "keyid": k.keyid,
+            "principal": k.comment,
+            "path": str(path),
+            "public_key": k.public.to_line(),
+        }
     ts = catalog.trust_store(svc(conn))
-    return {"key": own, "trusted": [s.to_dict() for s in ts.list()],
-            "revoked": sorted(ts.revoked)}  # fmt: skip
+    return {"key": own, "trusted": [s.to_dict() for s in ts.list()], "revoked": sorted(ts.revoked)}
 
 
 @method(
@@ -368,18 +377,29 @@ async def keys_revoke(conn: Connection, params: dict[str, Any]) -> dict[str, Any
     Param("params", "object", description="{NAME: value} for the playbook's parameters"),
     Param("env", "object", description="the replay's environment (secrets are read from it)"),
     summary="Start a replay; returns at once with its id (simulate finishes before answering).",
-    errors=(p.NOT_FOUND, p.EXEC_NOT_ALLOWED, p.SIGNATURE_INVALID, p.UNTRUSTED_SIGNER,
-            p.PLAYBOOK_DISABLED, p.MISSING_PARAMETER, p.PATH_ESCAPE),
-)  # fmt: skip
+    errors=(
+        p.NOT_FOUND,
+        p.EXEC_NOT_ALLOWED,
+        p.SIGNATURE_INVALID,
+        p.UNTRUSTED_SIGNER,
+        p.PLAYBOOK_DISABLED,
+        p.MISSING_PARAMETER,
+        p.PATH_ESCAPE,
+    ),
+)
 async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     given = {str(k): str(v) for k, v in (params.get("params") or {}).items()}
     env = params.get("env")
     if env is not None:
         env = {str(k): str(v) for k, v in env.items()}
     result: dict[str, Any] = await svc(conn).replays.start(
-        params["id"], version=params.get("version"), mode=params["mode"],
-        workdir=params.get("workdir"), params=given, env=env,
-    )  # fmt: skip
+        params["id"],
+        version=params.get("version"),
+        mode=params["mode"],
+        workdir=params.get("workdir"),
+        params=given,
+        env=env,
+    )
     return result
 
 
@@ -425,7 +445,11 @@ async def stats_savings(conn: Connection, params: dict[str, Any]) -> dict[str, A
 
 @method(
     "repairs.list",
-    Param("status", "string", description="pending_review | approved | rejected | shadow_failed | invalid"),
+    Param(
+        "status",
+        "string",
+        description="pending_review | approved | rejected | shadow_failed | invalid",
+    ),
     Param("limit", "integer", description="at most this many (default 100)"),
     summary="Repairs with their failure, patch, step diff and shadow result.",
 )
@@ -463,9 +487,15 @@ async def repairs_propose(conn: Connection, params: dict[str, Any]) -> dict[str,
     from aionisd import governance
 
     return governance.propose_human(
-        svc(conn), params["playbook_id"], params.get("version"), params["patch"],
-        params.get("rationale") or "", params.get("workdir"), params.get("params"), params.get("env"),
-    )  # fmt: skip
+        svc(conn),
+        params["playbook_id"],
+        params.get("version"),
+        params["patch"],
+        params.get("rationale") or "",
+        params.get("workdir"),
+        params.get("params"),
+        params.get("env"),
+    )
 
 
 @method(
@@ -516,8 +546,11 @@ async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, A
 
     run_id = params["run_id"]
     if not _re.fullmatch(r"[A-Za-z0-9._-]{1,128}", run_id):
-        raise p.RpcError(p.INVALID_PARAMS, "run_id may hold only letters, digits, '.', '_', '-'",
-                         {"field": "run_id"})  # fmt: skip
+        raise p.RpcError(
+            p.INVALID_PARAMS,
+            "run_id may hold only letters, digits, '.', '_', '-'",
+            {"field": "run_id"},
+        )
     service = svc(conn)
     service.paths.traces_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = service.paths.traces_dir / f"{run_id}.jsonl"

@@ -22,9 +22,13 @@ def document() -> dict[str, Any]:
             if prm.items:
                 schema["items"] = {"type": prm.items}
             params.append(
-                {"name": prm.name, "required": prm.required, "description": prm.description,
-                 "schema": schema}
-            )  # fmt: skip
+                {
+                    "name": prm.name,
+                    "required": prm.required,
+                    "description": prm.description,
+                    "schema": schema,
+                }
+            )
         methods.append(
             {
                 "name": name,

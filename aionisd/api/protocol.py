@@ -122,9 +122,7 @@ def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
     for p in spec:
         if p.name not in params or params[p.name] is None:
             if p.required:
-                raise RpcError(
-                    INVALID_PARAMS, f"missing required parameter '{p.name}'", {"field": p.name}
-                )
+                raise RpcError(INVALID_PARAMS, f"missing required parameter '{p.name}'", {"field": p.name})
             continue
         v = params[p.name]
         if not isinstance(v, _PY[p.type]) or (p.type != "boolean" and isinstance(v, bool)):
@@ -154,10 +152,10 @@ def parse_request(line: bytes) -> tuple[Any, str, Any, bool]:
         raise RpcError(INVALID_REQUEST, "invalid request: not a JSON object")
     id_ = msg.get("id")
     if msg.get("jsonrpc") != "2.0":
-        raise RpcError(INVALID_REQUEST, "invalid request: jsonrpc must be \"2.0\"", {"id": id_})
+        raise RpcError(INVALID_REQUEST, 'invalid request: jsonrpc must be "2.0"', {"id": id_})
     method = msg.get("method")
     if not isinstance(method, str):
         raise RpcError(INVALID_REQUEST, "invalid request: method must be a string", {"id": id_})
-    if id_ is not None and not isinstance(id_, (str, int)) or isinstance(id_, bool):
+    if (id_ is not None and not isinstance(id_, (str, int))) or isinstance(id_, bool):
         raise RpcError(INVALID_REQUEST, "invalid request: id must be a string or integer")
     return id_, method, msg.get("params"), "id" not in msg

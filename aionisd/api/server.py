@@ -137,9 +137,7 @@ class Connection:
                 delivered = ev["seq"]
             if sub.overflowed:
                 await self.out(
-                    p.notification(
-                        "events.overflow", {"subscription": sub.id, "last_seq": delivered}
-                    )
+                    p.notification("events.overflow", {"subscription": sub.id, "last_seq": delivered})
                 )
                 self.unsubscribe(sub.id)
                 return
@@ -251,9 +249,7 @@ class Server:
                 return
 
     async def _too_long(self, conn: Connection) -> None:
-        await conn.out(
-            p.error(None, p.RpcError(p.LINE_TOO_LONG, f"line longer than {p.MAX_LINE} bytes"))
-        )
+        await conn.out(p.error(None, p.RpcError(p.LINE_TOO_LONG, f"line longer than {p.MAX_LINE} bytes")))
         conn.send.close()
         with trio.move_on_after(2):
             # Let the writer flush the error before the connection closes.

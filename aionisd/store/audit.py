@@ -18,8 +18,10 @@ GENESIS = "0" * 64
 def _hash(prev: str, seq: int, ts: str, actor: str, action: str, subject: str, data: str) -> str:
     body = json.dumps(
         [seq, ts, actor, action, subject, json.loads(data)],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )  # fmt: skip
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
@@ -32,8 +34,7 @@ def append(db: Database, action: str, subject: str, data: dict[str, Any], actor:
     text = dumps(data)
     h = _hash(prev, seq, ts, actor, action, subject, text)
     db.conn.execute(
-        "INSERT INTO audit(seq, ts, actor, action, subject, data, prev_hash, hash) "
-        "VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO audit(seq, ts, actor, action, subject, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
         (seq, ts, actor, action, subject, text, prev, h),
     )
     return seq
@@ -42,8 +43,7 @@ def append(db: Database, action: str, subject: str, data: dict[str, Any], actor:
 def entries(db: Database, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:
     where, params = ("WHERE action LIKE ?", (f"{action}%", limit)) if action else ("", (limit,))
     out = db.rows(
-        f"SELECT seq, ts, actor, action, subject, data, hash FROM audit {where} "
-        "ORDER BY seq DESC LIMIT ?",
+        f"SELECT seq, ts, actor, action, subject, data, hash FROM audit {where} ORDER BY seq DESC LIMIT ?",
         params,
     )
     for e in out:

@@ -9,9 +9,7 @@ from aionisd.store.db import Database, dumps, now
 
 
 def append(db: Database, kind: str, data: dict[str, Any]) -> int:
-    db.conn.execute(
-        "INSERT INTO events(kind, ts, data) VALUES (?, ?, ?)", (kind, now(), dumps(data))
-    )
+    db.conn.execute("INSERT INTO events(kind, ts, data) VALUES (?, ?, ?)", (kind, now(), dumps(data)))
     return int(db.conn.last_insert_rowid())
 
 

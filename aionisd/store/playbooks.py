@@ -18,10 +18,18 @@ _COLS = (
 
 def _row(r: tuple[Any, ...]) -> dict[str, Any]:
     return {
-        "id": r[0], "name": r[1], "version": r[2], "digest": r[3], "status": r[4],
-        "signer": r[5], "keyid": r[6], "envelope": json.loads(r[7]), "run_id": r[8],
-        "repaired_from": r[9], "created_at": r[10],
-    }  # fmt: skip
+        "id": r[0],
+        "name": r[1],
+        "version": r[2],
+        "digest": r[3],
+        "status": r[4],
+        "signer": r[5],
+        "keyid": r[6],
+        "envelope": json.loads(r[7]),
+        "run_id": r[8],
+        "repaired_from": r[9],
+        "created_at": r[10],
+    }
 
 
 def document(row: dict[str, Any]) -> dict[str, Any]:
@@ -52,17 +60,33 @@ def insert(
     db.conn.execute(
         "INSERT INTO playbook_versions(playbook_id, version, digest, status, signer, keyid, "
         "envelope, run_id, repaired_from, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (playbook_id, version, digest, status, signer, keyid, dumps(envelope), run_id,
-         repaired_from, now()),
-    )  # fmt: skip
+        (
+            playbook_id,
+            version,
+            digest,
+            status,
+            signer,
+            keyid,
+            dumps(envelope),
+            run_id,
+            repaired_from,
+            now(),
+        ),
+    )
     commands = " ".join(
         s.get("run") or s.get("tool") or "" for s in [*doc.get("steps", []), *doc.get("success", [])]
     )
     files = " ".join(s.get("path", "") for s in doc.get("steps", []) if s.get("path"))
     db.conn.execute(
-        "INSERT INTO playbook_fts(playbook_id, version, name, goal, commands, files) "
-        "VALUES (?,?,?,?,?,?)",
-        (playbook_id, version, _words(name), doc.get("goal") or "", _words(commands), _words(files)),
+        "INSERT INTO playbook_fts(playbook_id, version, name, goal, commands, files) VALUES (?,?,?,?,?,?)",
+        (
+            playbook_id,
+            version,
+            _words(name),
+            doc.get("goal") or "",
+            _words(commands),
+            _words(files),
+        ),
     )
 
 
@@ -99,11 +123,24 @@ def resolve(db: Database, ref: str, version: int | None = None) -> dict[str, Any
         pid = by_name[0] if by_name else None
     if pid is None:
         return None
-    q = f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id WHERE v.playbook_id = ?"
+    q = (
+        f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id "
+        "WHERE v.playbook_id = ?"
+    )
     if version is not None:
         row = db.conn.execute(q + " AND v.version = ?", (pid, version)).fetchone()
     else:
         row = db.conn.execute(q + " ORDER BY v.version DESC LIMIT 1", (pid,)).fetchone()
+    return _row(row) if row else None
+
+
+def by_version(db: Database, playbook_id: str, version: int) -> dict[str, Any] | None:
+    """The exact version, by primary key (the hot path of search and list)."""
+    row = db.conn.execute(
+        f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id "
+        "WHERE v.playbook_id = ? AND v.version = ?",
+        (playbook_id, version),
+    ).fetchone()
     return _row(row) if row else None
 
 
@@ -130,9 +167,11 @@ def versions(db: Database, playbook_id: str) -> list[dict[str, Any]]:
 
 def next_version(db: Database, playbook_id: str) -> int:
     return int(
-        db.one("SELECT COALESCE(MAX(version), 0) + 1 FROM playbook_versions WHERE playbook_id = ?",
-               (playbook_id,))
-    )  # fmt: skip
+        db.one(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM playbook_versions WHERE playbook_id = ?",
+            (playbook_id,),
+        )
+    )
 
 
 def latest(db: Database, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
@@ -166,30 +205,43 @@ def replay_stats(db: Database, playbook_id: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+STOPWORDS = frozenset(
+    {
+        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
+        "my", "of", "on", "or", "our", "please", "that", "the", "this", "to", "with",
+    }
+)  # fmt: skip
+
+
 def search(
     db: Database, text: str, *, statuses: tuple[str, ...] | None, limit: int = 20
 ) -> list[tuple[str, int, float]]:
-    """(playbook_id, version, bm25 rank) best first; any word may match (OR), ranked by BM25."""
-    words = [w for w in re.findall(r"[0-9A-Za-z]+", text.lower()) if len(w) > 1]
+    """(playbook_id, version, bm25 rank) best first; any word may match (OR), ranked by BM25
+    with name > goal > commands > files. Ranking runs on the FTS index alone (a join there
+    doubles the cost); statuses are filtered afterwards in one keyed lookup."""
+    words = [w for w in re.findall(r"[0-9A-Za-z]+", text.lower()) if len(w) > 1 and w not in STOPWORDS]
     if not words:
         return []
-    query = " OR ".join(f'"{w}"*' for w in words)
-    status_cond = ""
-    params: list[Any] = [query]
-    if statuses:
-        status_cond = f"AND v.status IN ({','.join('?' * len(statuses))})"
-        params += list(statuses)
-    params.append(limit * 4)
+    query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
     rows = db.conn.execute(
-        "SELECT f.playbook_id, f.version, bm25(playbook_fts, 0, 0, 4.0, 3.0, 1.5, 1.0) AS r "
-        "FROM playbook_fts f JOIN playbook_versions v "
-        "ON v.playbook_id = f.playbook_id AND v.version = f.version "
-        f"WHERE playbook_fts MATCH ? {status_cond} ORDER BY r LIMIT ?",
-        params,
+        "SELECT playbook_id, version, bm25(playbook_fts, 0, 0, 4.0, 3.0, 1.5, 1.0) AS r "
+        "FROM playbook_fts WHERE playbook_fts MATCH ? ORDER BY r LIMIT ?",
+        (query, max(limit * 10, 100)),
     ).fetchall()
+    cands = [(str(r[0]), int(r[1]), float(r[2])) for r in rows]  # type: ignore[arg-type]
+    if statuses and cands:
+        ids = list({c[0] for c in cands})
+        ok = {
+            (str(r[0]), int(r[1]))
+            for r in db.conn.execute(
+                f"SELECT playbook_id, version FROM playbook_versions WHERE playbook_id IN "
+                f"({','.join('?' * len(ids))}) AND status IN ({','.join('?' * len(statuses))})",
+                (*ids, *statuses),
+            )
+        }
+        cands = [c for c in cands if (c[0], c[1]) in ok]
     best: dict[str, tuple[str, int, float]] = {}
-    for pid, ver, rank in rows:
-        key, v = str(pid), int(ver)  # type: ignore[arg-type]
+    for key, v, rank in cands:
         if key not in best or v > best[key][1]:
-            best[key] = (key, v, float(rank))  # type: ignore[arg-type]
+            best[key] = (key, v, rank)
     return sorted(best.values(), key=lambda x: x[2])[:limit]

@@ -35,20 +35,43 @@ _RUN_COLS = (
 
 def _step_from_row(r: tuple[Any, ...]) -> Step:
     return Step(
-        key=r[1], seq=r[2], kind=r[3], tool=r[4], command=r[5], input=json.loads(r[6]), cwd=r[7],
-        status=r[8], exit_code=r[9], started_at=r[10], ended_at=r[11], duration_ms=r[12],
-        stdout=r[13], stderr=r[14], stdout_size=r[15], stderr_size=r[16], subagent=bool(r[17]),
+        key=r[1],
+        seq=r[2],
+        kind=r[3],
+        tool=r[4],
+        command=r[5],
+        input=json.loads(r[6]),
+        cwd=r[7],
+        status=r[8],
+        exit_code=r[9],
+        started_at=r[10],
+        ended_at=r[11],
+        duration_ms=r[12],
+        stdout=r[13],
+        stderr=r[14],
+        stdout_size=r[15],
+        stderr_size=r[16],
+        subagent=bool(r[17]),
         shell=r[18],
-    )  # fmt: skip
+    )
 
 
 def _run_from_row(r: tuple[Any, ...]) -> Run:
     return Run(
-        id=r[0], agent=r[1], session_id=r[2], cwd=r[3], git_branch=r[4], goal=r[5], model=r[6],
-        status=r[7], started_at=r[8], ended_at=r[9],
+        id=r[0],
+        agent=r[1],
+        session_id=r[2],
+        cwd=r[3],
+        git_branch=r[4],
+        goal=r[5],
+        model=r[6],
+        status=r[7],
+        started_at=r[8],
+        ended_at=r[9],
         tokens=Tokens(input=r[10], output=r[11], cache_creation=r[12], cache_read=r[13]),
-        playbook_id=r[14], playbook_version=r[15],
-    )  # fmt: skip
+        playbook_id=r[14],
+        playbook_version=r[15],
+    )
 
 
 class _Batch:
@@ -76,9 +99,7 @@ class _Batch:
             self.sessions[session_id] = rid
         run = self.runs.get(rid)
         if run is None:
-            row = self.db.conn.execute(
-                f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (rid,)
-            ).fetchone()
+            row = self.db.conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (rid,)).fetchone()
             if row is None:
                 run = Run(id=rid, agent=agent or "unknown", session_id=session_id)
                 self.new_runs.add(rid)
@@ -122,25 +143,53 @@ class _Batch:
                 f"INSERT OR REPLACE INTO runs({_RUN_COLS}, source_path) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    run.id, run.agent, run.session_id, run.cwd, run.git_branch, run.goal,
-                    run.model, run.status, run.started_at, run.ended_at, run.tokens.input,
-                    run.tokens.output, run.tokens.cache_creation, run.tokens.cache_read,
-                    run.playbook_id, run.playbook_version, self.step_count[rid],
+                    run.id,
+                    run.agent,
+                    run.session_id,
+                    run.cwd,
+                    run.git_branch,
+                    run.goal,
+                    run.model,
+                    run.status,
+                    run.started_at,
+                    run.ended_at,
+                    run.tokens.input,
+                    run.tokens.output,
+                    run.tokens.cache_creation,
+                    run.tokens.cache_read,
+                    run.playbook_id,
+                    run.playbook_version,
+                    self.step_count[rid],
                     self.source_path,
                 ),
-            )  # fmt: skip
+            )
         conn.executemany(
-            f"INSERT OR REPLACE INTO steps({_STEP_COLS}) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR REPLACE INTO steps({_STEP_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
-                    rid, s.key, s.seq, s.kind, s.tool, s.command, dumps(s.input), s.cwd,
-                    s.status, s.exit_code, s.started_at, s.ended_at, s.duration_ms, s.stdout,
-                    s.stderr, s.stdout_size, s.stderr_size, int(s.subagent), s.shell,
+                    rid,
+                    s.key,
+                    s.seq,
+                    s.kind,
+                    s.tool,
+                    s.command,
+                    dumps(s.input),
+                    s.cwd,
+                    s.status,
+                    s.exit_code,
+                    s.started_at,
+                    s.ended_at,
+                    s.duration_ms,
+                    s.stdout,
+                    s.stderr,
+                    s.stdout_size,
+                    s.stderr_size,
+                    int(s.subagent),
+                    s.shell,
                 )
                 for (rid, _), s in self.steps.items()
             ],
-        )  # fmt: skip
+        )
         for rid in self.new_runs:
             self.notes.insert(0, ("run.started", run_brief(self.runs[rid], self.step_count[rid])))
         for rid in self.changed_runs - self.new_runs:
@@ -164,14 +213,22 @@ def apply_events(
             run = batch.run_for(ev.session_id, None)
             db.conn.execute(
                 "INSERT INTO usage VALUES (?,?,?,?,?,?,?) ON CONFLICT DO "
-                + ("UPDATE SET input=excluded.input, output=excluded.output, "
-                   "cache_creation=excluded.cache_creation, cache_read=excluded.cache_read"
-                   if ev.cumulative else "NOTHING"),
-                (
-                    run.id, ev.message_id, ev.input_tokens, ev.output_tokens,
-                    ev.cache_creation_tokens, ev.cache_read_tokens, int(ev.cumulative),
+                + (
+                    "UPDATE SET input=excluded.input, output=excluded.output, "
+                    "cache_creation=excluded.cache_creation, cache_read=excluded.cache_read"
+                    if ev.cumulative
+                    else "NOTHING"
                 ),
-            )  # fmt: skip
+                (
+                    run.id,
+                    ev.message_id,
+                    ev.input_tokens,
+                    ev.output_tokens,
+                    ev.cache_creation_tokens,
+                    ev.cache_read_tokens,
+                    int(ev.cumulative),
+                ),
+            )
             usage_runs.add(run.id)
         elif isinstance(ev, IngestError):
             db.conn.execute(
@@ -219,22 +276,40 @@ def record(db: Database, evs: Iterable[Event], *, source_path: str | None = None
 
 def _step_brief(s: Step) -> dict[str, Any]:
     return {
-        "seq": s.seq, "key": s.key, "kind": s.kind, "tool": s.tool, "command": s.command,
-        "cwd": s.cwd, "status": s.status, "exit_code": s.exit_code,
-        "duration_ms": s.duration_ms, "subagent": s.subagent,
-    }  # fmt: skip
+        "seq": s.seq,
+        "key": s.key,
+        "kind": s.kind,
+        "tool": s.tool,
+        "command": s.command,
+        "cwd": s.cwd,
+        "status": s.status,
+        "exit_code": s.exit_code,
+        "duration_ms": s.duration_ms,
+        "subagent": s.subagent,
+    }
 
 
 def run_brief(run: Run, steps: int) -> dict[str, Any]:
     return {
-        "id": run.id, "agent": run.agent, "session_id": run.session_id, "cwd": run.cwd,
-        "goal": run.goal, "status": run.status, "started_at": run.started_at,
-        "ended_at": run.ended_at, "steps": steps,
-        "tokens": {"input": run.tokens.input, "output": run.tokens.output,
-                   "cache_creation": run.tokens.cache_creation,
-                   "cache_read": run.tokens.cache_read, "total": run.tokens.total},
-        "playbook_id": run.playbook_id, "playbook_version": run.playbook_version,
-    }  # fmt: skip
+        "id": run.id,
+        "agent": run.agent,
+        "session_id": run.session_id,
+        "cwd": run.cwd,
+        "goal": run.goal,
+        "status": run.status,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "steps": steps,
+        "tokens": {
+            "input": run.tokens.input,
+            "output": run.tokens.output,
+            "cache_creation": run.tokens.cache_creation,
+            "cache_read": run.tokens.cache_read,
+            "total": run.tokens.total,
+        },
+        "playbook_id": run.playbook_id,
+        "playbook_version": run.playbook_version,
+    }
 
 
 def list_runs(db: Database, limit: int = 200, agent: str | None = None) -> list[dict[str, Any]]:
@@ -242,8 +317,7 @@ def list_runs(db: Database, limit: int = 200, agent: str | None = None) -> list[
     return [
         run_brief(_run_from_row(r), r[16])
         for r in db.conn.execute(
-            f"SELECT {_RUN_COLS} FROM runs {where} "
-            "ORDER BY COALESCE(started_at, '') DESC, id LIMIT ?",
+            f"SELECT {_RUN_COLS} FROM runs {where} ORDER BY COALESCE(started_at, '') DESC, id LIMIT ?",
             params,
         )
     ]
@@ -262,9 +336,7 @@ def get_run(db: Database, run_id: str) -> Run | None:
     run = _run_from_row(row)
     run.steps = [
         _step_from_row(r)
-        for r in db.conn.execute(
-            f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run.id,)
-        )
+        for r in db.conn.execute(f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run.id,))
     ]
     return run
 
@@ -294,8 +366,6 @@ def counts(db: Database) -> dict[str, int]:
         "runs": int(db.one("SELECT COUNT(*) FROM runs")),
         "steps": int(db.one("SELECT COUNT(*) FROM steps")),
         "playbooks": int(db.one("SELECT COUNT(*) FROM playbooks")),
-        "repairs_pending": int(
-            db.one("SELECT COUNT(*) FROM repairs WHERE status = 'pending_review'")
-        ),
+        "repairs_pending": int(db.one("SELECT COUNT(*) FROM repairs WHERE status = 'pending_review'")),
         "ingest_errors": int(db.one("SELECT COUNT(*) FROM ingest_errors")),
     }

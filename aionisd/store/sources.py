@@ -45,6 +45,4 @@ def list_sources(db: Database) -> list[dict[str, Any]]:
 
 
 def ingest_errors(db: Database, limit: int = 100) -> list[dict[str, Any]]:
-    return db.rows(
-        "SELECT path, offset, reason, ts FROM ingest_errors ORDER BY id DESC LIMIT ?", (limit,)
-    )
+    return db.rows("SELECT path, offset, reason, ts FROM ingest_errors ORDER BY id DESC LIMIT ?", (limit,))

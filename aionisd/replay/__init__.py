@@ -1,0 +1,61 @@
+"""Replay engine: simulate, strict and guided replays of playbooks over a pluggable runner."""
+
+from aionisd.replay.checks import (
+    CheckResult,
+    PathEscape,
+    Resolved,
+    SimulationReport,
+    StepPlan,
+    confine,
+    evaluate_preconditions,
+    resolve_params,
+    simulate,
+    substitute,
+)
+from aionisd.replay.engine import (
+    Divergence,
+    EventSink,
+    Mode,
+    RepairDecision,
+    RepairHook,
+    Replay,
+    ReplayResult,
+    StepOutcome,
+    execute,
+)
+from aionisd.replay.runner import (
+    CommandResult,
+    FileResult,
+    LocalRunner,
+    OutputSink,
+    Runner,
+    SimulatedRunner,
+)
+
+__all__ = [
+    "CheckResult",
+    "CommandResult",
+    "Divergence",
+    "EventSink",
+    "FileResult",
+    "LocalRunner",
+    "Mode",
+    "OutputSink",
+    "PathEscape",
+    "RepairDecision",
+    "RepairHook",
+    "Replay",
+    "ReplayResult",
+    "Resolved",
+    "Runner",
+    "SimulatedRunner",
+    "SimulationReport",
+    "StepOutcome",
+    "StepPlan",
+    "confine",
+    "evaluate_preconditions",
+    "execute",
+    "resolve_params",
+    "simulate",
+    "substitute",
+]

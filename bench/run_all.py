@@ -1,0 +1,83 @@
+"""`make bench`: run every benchmark, write bench/results.json and the README's table."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = ["api_rtt", "ingest", "compile", "replay", "search", "rss", "tui"]
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def run(names: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name in names:
+        t = time.perf_counter()
+        print(f"bench {name} ...", file=sys.stderr, flush=True)
+        try:
+            mod = importlib.import_module(f"bench.{name}")
+            figs = mod.figures()
+        except Exception:
+            traceback.print_exc()
+            figs = [
+                {
+                    "name": f"{name}_failed",
+                    "value": None,
+                    "unit": "",
+                    "floor": None,
+                    "ratio": None,
+                    "goal": "runs",
+                    "ok": False,
+                }
+            ]
+        for f in figs:
+            f.setdefault("bench", name)
+        out.extend(figs)
+        print(f"  {len(figs)} figures in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    return out
+
+
+def table(figs: list[dict[str, Any]]) -> str:
+    rows = [
+        "| figure | value | floor (same run) | ratio | goal | ok |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in figs:
+        v = "-" if f["value"] is None else f"{f['value']:g} {f['unit']}"
+        fl = "-" if f.get("floor") is None else f"{f['floor']:g} {f['unit']}"
+        r = "-" if f.get("ratio") is None else f"{f['ratio']:g}x"
+        rows.append(f"| {f['name']} | {v} | {fl} | {r} | {f['goal']} | {'yes' if f['ok'] else 'NO'} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    names = sys.argv[1:] or MODULES
+    figs = run([n for n in names if (ROOT / "bench" / f"{n}.py").exists()])
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (ROOT / "bench" / "results.json").write_text(json.dumps({"meta": meta, "figures": figs}, indent=2) + "\n")
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        readme.write_text(
+            f"{head}{START}\n{table(figs)}\n\n_Measured {meta['when']} on a "
+            f"2-core machine by `make bench`._\n{END}{tail}"
+        )
+    print(table(figs))
+    return 0 if all(f["ok"] for f in figs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
