@@ -42,7 +42,7 @@ pytest: $(TSTAMP)
 
 ## bench: every benchmark, figures to bench/results.json
 bench: $(TSTAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
