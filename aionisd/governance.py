@@ -259,97 +259,100 @@ def decide(
         "status": row["status"],
         "digest": row["digest"],
     }
-    if decision == "approve":
-        try:
-            patched = apply(pb_store.document(row), rep["patch"])
-        except InvalidPatch as e:
-            raise RpcError(p.INVALID_PATCH, f"invalid patch: {e.reason}") from None
-        patched["status"] = "shadow"
-        info = catalog.store_signed(
-            service,
-            patched,
-            playbook_id=row["id"],
-            run_id=row["run_id"],
-            repaired_from=row["digest"],
-            signed_by=reviewer,
-            audit_action="playbook.repaired",
-        )
-        out_pb = {
-            "id": info["id"],
-            "version": info["version"],
-            "status": "shadow",
-            "digest": info["digest"],
-        }
-    statement = {
-        "_type": REVIEW_SCHEMA,
-        "subject": [
-            {
-                "name": f"{row['id']}@{out_pb['version']}",
-                "digest": {"sha256": out_pb["digest"].split(":", 1)[1]},
+    # One transaction: the new version, the signed review, the repair's status and any
+    # promotion land together or not at all (a daemon killed mid-review leaves nothing half-done).
+    with service.write():
+        if decision == "approve":
+            try:
+                patched = apply(pb_store.document(row), rep["patch"])
+            except InvalidPatch as e:
+                raise RpcError(p.INVALID_PATCH, f"invalid patch: {e.reason}") from None
+            patched["status"] = "shadow"
+            info = catalog.store_signed(
+                service,
+                patched,
+                playbook_id=row["id"],
+                run_id=row["run_id"],
+                repaired_from=row["digest"],
+                signed_by=reviewer,
+                audit_action="playbook.repaired",
+            )
+            out_pb = {
+                "id": info["id"],
+                "version": info["version"],
+                "status": "shadow",
+                "digest": info["digest"],
             }
-        ],
-        "predicateType": "https://aionis.dev/review/v1",
-        "predicate": {
-            "decision": decision,
-            "reviewer": reviewer.principal,
-            "keyid": reviewer.key.keyid,
-            "note": note or "",
-            "repair_id": repair_id,
-            "repaired_from": row["digest"],
-            "shadow": shadow_result,
-            "decided_at": now(),
-        },
-    }
-    payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
-    envelope = sign(payload, PAYLOAD_TYPE_REVIEW, reviewer.key)
-    new_status = "approved" if decision == "approve" else "rejected"
-    with service.write() as db:
-        db.conn.execute(
-            "INSERT INTO reviews(id, repair_id, decision, reviewer, note, envelope, new_version, created_at) "
-            "VALUES (?,?,?,?,?,?,?,?)",
-            (
-                "rv-" + payload_digest(payload).split(":", 1)[1][:16],
-                repair_id,
-                decision,
-                reviewer.principal,
-                note,
-                dumps(envelope),
-                out_pb["version"] if decision == "approve" else None,
-                now(),
-            ),
-        )
-        db.conn.execute(
-            "UPDATE repairs SET status = ?, decided_at = ? WHERE id = ?",
-            (new_status, now(), repair_id),
-        )
-        audit.append(
-            db,
-            "review.decided",
-            repair_id,
-            {
+        statement = {
+            "_type": REVIEW_SCHEMA,
+            "subject": [
+                {
+                    "name": f"{row['id']}@{out_pb['version']}",
+                    "digest": {"sha256": out_pb["digest"].split(":", 1)[1]},
+                }
+            ],
+            "predicateType": "https://aionis.dev/review/v1",
+            "predicate": {
                 "decision": decision,
                 "reviewer": reviewer.principal,
-                "note": note,
-                "new_version": out_pb["version"] if decision == "approve" else None,
-                "statement": payload_digest(payload),
-            },
-            actor=actor or reviewer.principal,
-        )
-        event_log.append(
-            db,
-            "review.decided",
-            {
+                "keyid": reviewer.key.keyid,
+                "note": note or "",
                 "repair_id": repair_id,
-                "decision": decision,
-                "playbook_id": row["id"],
-                "version": out_pb["version"],
+                "repaired_from": row["digest"],
+                "shadow": shadow_result,
+                "decided_at": now(),
             },
-        )
-        if decision == "approve":
-            event_log.append(db, "playbook.status_changed", out_pb)
-    passed = bool(shadow_result) and shadow_result.get("status") == "passed"
-    if decision == "approve" and service.config.governance.auto_promote_on_pass and passed:
-        out_pb = {**out_pb, **catalog.promote(service, row["id"], out_pb["version"], "active")}
+        }
+        payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+        envelope = sign(payload, PAYLOAD_TYPE_REVIEW, reviewer.key)
+        new_status = "approved" if decision == "approve" else "rejected"
+        with service.write() as db:
+            db.conn.execute(
+                "INSERT INTO reviews(id, repair_id, decision, reviewer, note, envelope, new_version, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    "rv-" + payload_digest(payload).split(":", 1)[1][:16],
+                    repair_id,
+                    decision,
+                    reviewer.principal,
+                    note,
+                    dumps(envelope),
+                    out_pb["version"] if decision == "approve" else None,
+                    now(),
+                ),
+            )
+            db.conn.execute(
+                "UPDATE repairs SET status = ?, decided_at = ? WHERE id = ?",
+                (new_status, now(), repair_id),
+            )
+            audit.append(
+                db,
+                "review.decided",
+                repair_id,
+                {
+                    "decision": decision,
+                    "reviewer": reviewer.principal,
+                    "note": note,
+                    "new_version": out_pb["version"] if decision == "approve" else None,
+                    "statement": payload_digest(payload),
+                },
+                actor=actor or reviewer.principal,
+            )
+            event_log.append(
+                db,
+                "review.decided",
+                {
+                    "repair_id": repair_id,
+                    "decision": decision,
+                    "playbook_id": row["id"],
+                    "version": out_pb["version"],
+                },
+            )
+            if decision == "approve":
+                event_log.append(db, "playbook.status_changed", out_pb)
+        passed = bool(shadow_result) and shadow_result.get("status") == "passed"
+        if decision == "approve" and service.config.governance.auto_promote_on_pass and passed:
+            out_pb = {**out_pb, **catalog.promote(service, row["id"], out_pb["version"], "active")}
     return {
         "repair_id": repair_id,
         "decision": decision,

@@ -3,9 +3,11 @@ its events streamed and the replay recorded as a run of agent `aionis`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import secrets as pyrandom
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,32 @@ class Active:
     done: trio.Event = field(default_factory=trio.Event)
 
 
+REPLAY_TAG = "AIONIS_REPLAY_ID"
+
+
+def kill_leftovers(replay_id: str) -> int:
+    """SIGKILL every process (and its group) still tagged with this replay in its environment:
+    what a killed daemon's replay left running. The tag, not a stored pid, says it is ours."""
+    tag = f"{REPLAY_TAG}={replay_id}".encode()
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if tag not in f.read().split(b"\0"):
+                    continue
+            pid = int(entry.name)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except (OSError, ValueError):
+            continue
+    return killed
+
+
 def new_id() -> str:
     return "rp-" + time.strftime("%Y%m%d%H%M%S") + "-" + pyrandom.token_hex(3)
 
@@ -58,6 +86,9 @@ class ReplayService:
         """Own the nursery replays run in; marks replays a killed daemon left `running`."""
         with self.service.write() as db:
             for (rid,) in db.conn.execute("SELECT id FROM replays WHERE status = 'running'").fetchall():
+                killed = kill_leftovers(str(rid))
+                if killed:
+                    log.info("replay %s: killed %d processes left by the previous daemon", rid, killed)
                 self._close_row(db, str(rid), "interrupted", "the daemon stopped during this replay", None)
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
@@ -139,6 +170,7 @@ class ReplayService:
             raise RpcError(p.INVALID_PARAMS, "workdir must be an absolute path", {"field": "workdir"})
         replay_env = dict(env) if env is not None else {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         rid = new_id()
+        replay_env[REPLAY_TAG] = rid
         try:
             doc = self.gate(row, mode, wd, replay_env, params)
         except RpcError as e:

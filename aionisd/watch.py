@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from aionisd.store import sources as source_store
 
 log = logging.getLogger("aionisd.watch")
 
-CHUNK = 4 * 1024 * 1024
+CHUNK = 1024 * 1024
 BY_NAME: dict[str, Adapter] = {a.name: a for a in ALL_ADAPTERS}
 
 
@@ -45,30 +46,41 @@ def _choose(path: Path, key: str | None) -> Adapter | None:
     return detect_adapter(head)
 
 
-def ingest_path(
+async def ingest_path_async(
     service: Service, path: Path, *, adapter: str | None = None, final: bool = False
 ) -> IngestSummary:
-    """Read what is new in `path` since its committed offset; `final` also reads an unterminated
-    last line (one-shot import of a finished file)."""
+    """`ingest_path` that lets the event loop run between committed chunks, so subscribers and
+    other clients are served while a large file is read."""
+    summary = IngestSummary(str(path), None)
+    for summary in _ingest(service, path, adapter, final):
+        await trio.sleep(0)
+    return summary
+
+
+def _ingest(service: Service, path: Path, adapter: str | None, final: bool) -> Iterator[IngestSummary]:
+    """Yields the summary after each committed chunk."""
     key = str(path)
     prev = source_store.get(service.db, key)
     try:
         st = path.stat()
     except FileNotFoundError:
-        return IngestSummary(key, prev.adapter if prev else None)
+        yield IngestSummary(key, prev.adapter if prev else None)
+        return
     if prev is not None and prev.adapter in BY_NAME:
         chosen: Adapter | None = BY_NAME[prev.adapter]
     else:
         chosen = _choose(path, adapter)
     summary = IngestSummary(key, chosen.name if chosen else None)
     if chosen is None:
-        return summary
+        yield summary
+        return
     src = prev or source_store.SourceState(key, chosen.name)
     if src.inode != st.st_ino or st.st_size < src.offset:
         src.inode, src.offset, src.state = st.st_ino, 0, {}
     if chosen.framing == "document":
         _ingest_document(service, path, chosen, src, st.st_size, summary, final)
-        return summary
+        yield summary
+        return
     with path.open("rb") as f:
         f.seek(src.offset)
         pending = b""
@@ -84,17 +96,17 @@ def ingest_path(
             src.state = ctx.state
             src.size = st.st_size
             _commit(service, src, evs, summary)
+            yield summary
         if final and pending:
             ctx = ParseContext(path=key, state=src.state, offset=src.offset)
             evs, consumed = parse_chunk(chosen, pending, src.offset, ctx, final=True)
             src.offset += consumed
             src.state = ctx.state
             _commit(service, src, evs, summary)
-    if src.offset == (prev.offset if prev else -1) and prev and prev.inode == src.inode:
-        return summary
-    with service.write() as db:
-        source_store.save(db, src)
-    return summary
+    if not (src.offset == (prev.offset if prev else -1) and prev and prev.inode == src.inode):
+        with service.write() as db:
+            source_store.save(db, src)
+    yield summary
 
 
 def _ingest_document(
@@ -160,17 +172,17 @@ class Watcher:
                 return any(a.wants(str(path)) for a in adapters_for(name)), name
         return False, None
 
-    def scan(self, d: Path) -> None:
+    async def scan(self, d: Path) -> None:
         for root, _dirs, files in os.walk(d):
             for fn in files:
-                self.touch(Path(root) / fn)
+                await self.touch(Path(root) / fn)
 
-    def touch(self, path: Path) -> None:
+    async def touch(self, path: Path) -> None:
         ok, name = self.key_for(path)
         if not ok or not path.is_file():
             return
         try:
-            ingest_path(self.service, path, adapter=name)
+            await ingest_path_async(self.service, path, adapter=name)
         except Exception:
             log.exception("ingest of %s failed", path)
 
@@ -181,7 +193,7 @@ class Watcher:
         while True:
             present = [d for d in self.dirs if d.is_dir()]
             for d in present:
-                self.scan(d)
+                await self.scan(d)
             if not started:
                 task_status.started()
                 started = True
@@ -199,7 +211,7 @@ class Watcher:
                         yield_on_timeout=False,
                     ):
                         for path in sorted({Path(p) for _, p in changes}):
-                            self.touch(path)
+                            await self.touch(path)
                 else:
                     await stop.wait()
                 nursery.cancel_scope.cancel()

@@ -148,25 +148,31 @@ def test_cancel_kills_the_running_step_within_a_second(exec_daemon: Daemon, tmp_
 
 
 def _sleepers() -> list[int]:
-    out = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True).stdout
-    return [int(x) for x in out.split()]
+    return _pids("^sleep 300$")
 
 
 def test_daemon_killed_during_replay_marks_it_interrupted(
     exec_daemon: Daemon, start_daemon: Any, tmp_path: Path
 ) -> None:
-    pb = compiled(
-        exec_daemon.socket,
-        synthetic_trace(tmp_path / "t.jsonl", tmp_path / "r", ["sleep 301; touch x"]),
-    )
-    with Client(exec_daemon.socket) as c:
+    trace = synthetic_trace(tmp_path / "t.jsonl", tmp_path / "r", ["sleep 301 & sleep 302; touch x"])
+    pb = compiled(exec_daemon.socket, trace)
+    started: list[Any] = []
+    with Client(exec_daemon.socket, on_notify=lambda m, p: started.append(p)) as c:
+        c.call("events.subscribe", kinds=["replay.step.started"])
         rid = c.call("replay.start", id=pb["id"], mode="strict", workdir=str(tmp_path / "w"))["replay_id"]
+        while not started:
+            c.read()
+    assert _pids("^sleep 30[12]$")
     exec_daemon.kill()
-    for pid in [
-        int(x)
-        for x in subprocess.run(["pgrep", "-f", "^sleep 301$"], capture_output=True, text=True).stdout.split()
-    ]:
-        os.kill(pid, signal.SIGKILL)  # orphaned by SIGKILL; a real restart finds it already reaped by init
+    assert _pids("^sleep 30[12]$"), "SIGKILL of the daemon leaves the step running..."
     d2 = start_daemon()
+    assert not _pids("^sleep 30[12]$"), "...until the restarted daemon finds and kills it"
     with Client(d2.socket) as c:
-        assert c.call("replay.get", replay_id=rid)["status"] == "interrupted"
+        state = c.call("replay.get", replay_id=rid)
+        run = c.call("runs.get", id=f"aionis:{rid}")
+    assert state["status"] == "interrupted" and run["status"] == "interrupted"
+
+
+def _pids(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]

@@ -86,7 +86,7 @@ async def events_unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[s
 async def ingest(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from pathlib import Path
 
-    from aionisd.watch import ingest_path
+    from aionisd.watch import ingest_path_async
 
     service = svc(conn)
     runs: dict[str, dict[str, Any]] = {}
@@ -96,7 +96,7 @@ async def ingest(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         if not path.is_absolute() or not path.is_file():
             errors.append({"path": raw, "offset": 0, "reason": "not an absolute path to a file"})
             continue
-        s = ingest_path(service, path, final=True)
+        s = await ingest_path_async(service, path, final=True)
         if s.adapter is None:
             errors.append({"path": raw, "offset": 0, "reason": "no adapter recognises this file"})
         errors.extend(s.errors)
@@ -542,7 +542,7 @@ async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, A
     import json as _json
     import re as _re
 
-    from aionisd.watch import ingest_path
+    from aionisd.watch import ingest_path_async
 
     run_id = params["run_id"]
     if not _re.fullmatch(r"[A-Za-z0-9._-]{1,128}", run_id):
@@ -562,5 +562,5 @@ async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, A
     lines = "".join(_json.dumps({**e, "run_id": run_id}, ensure_ascii=False) + "\n" for e in events)
     with path.open("a", encoding="utf-8") as f:
         f.write(lines)
-    summary = ingest_path(service, path)
+    summary = await ingest_path_async(service, path)
     return {"path": str(path), "runs": summary.runs, "errors": summary.errors}

@@ -35,6 +35,8 @@ TOO_MANY_CONNECTIONS = -32013
 PEER_REFUSED = -32014
 PRECONDITION_FAILED = -32015
 PATH_ESCAPE = -32016
+STORAGE_FULL = -32017
+STORAGE_BUSY = -32018
 
 APP_ERRORS: dict[int, str] = {
     NOT_FOUND: "not found",
@@ -53,6 +55,8 @@ APP_ERRORS: dict[int, str] = {
     PEER_REFUSED: "peer uid differs from the daemon's",
     PRECONDITION_FAILED: "a precondition failed",
     PATH_ESCAPE: "a path leaves the workdir",
+    STORAGE_FULL: "the database's disk is full: nothing was written; free space and retry",
+    STORAGE_BUSY: "the database is locked by another process: nothing was written; retry",
 }
 
 

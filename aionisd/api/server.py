@@ -26,6 +26,17 @@ MAX_IN_FLIGHT = 32
 OUT_QUEUE = 256
 
 
+def storage_error(e: Exception) -> p.RpcError | None:
+    """A full disk or a database held by another process is the user's to fix, not a crash."""
+    import apsw
+
+    if isinstance(e, apsw.FullError):
+        return p.RpcError(p.STORAGE_FULL, p.APP_ERRORS[p.STORAGE_FULL])
+    if isinstance(e, (apsw.BusyError, apsw.LockedError)):
+        return p.RpcError(p.STORAGE_BUSY, p.APP_ERRORS[p.STORAGE_BUSY])
+    return None
+
+
 class AlreadyRunning(Exception):
     """Another daemon answers on the socket."""
 
@@ -282,6 +293,11 @@ class Server:
             if not notify or e.code in (p.PARSE_ERROR, p.INVALID_REQUEST):
                 await conn.out(p.error(id_, e))
         except Exception as e:
-            log.exception("internal error in %r", line[:200])
+            err = storage_error(e)
+            if err is None:
+                log.exception("internal error in %r", line[:200])
+                err = p.RpcError(p.INTERNAL_ERROR, f"internal error: {e}")
+            else:
+                log.error("%s", err.message)
             if not notify:
-                await conn.out(p.error(id_, p.RpcError(p.INTERNAL_ERROR, f"internal error: {e}")))
+                await conn.out(p.error(id_, err))
