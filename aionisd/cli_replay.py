@@ -294,3 +294,4 @@ def register(add: Any, common: argparse.ArgumentParser) -> None:
 
     add("tui", cmd_tui, "open the terminal UI")
     add("mcp", cmd_mcp, "serve MCP on stdio (tools: find_playbooks, replay_playbook, ...)")
+    __import__("aionisd.agents").agents.register(add, common)

@@ -165,7 +165,8 @@ def build(socket: str | None = None) -> Any:
             from mcp.server.mcpserver.exceptions import ToolError
 
             raise ToolError("mode must be strict or guided (use simulate_playbook to check)")
-        return replay_view(await _replay(id, mode, workdir, params, version, wait=wait))
+        res = await _replay(id, mode, workdir, params, version, wait=wait)
+        return res if res.get("refused") else replay_view(res)
 
     async def _replay(id: str, mode: str, workdir: str, params: dict[str, str] | None,
                       version: int | None, *, wait: bool) -> dict[str, Any]:  # fmt: skip

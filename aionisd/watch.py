@@ -49,12 +49,13 @@ def _choose(path: Path, key: str | None) -> Adapter | None:
 async def ingest_path_async(
     service: Service, path: Path, *, adapter: str | None = None, final: bool = False
 ) -> IngestSummary:
-    """`ingest_path` that lets the event loop run between committed chunks, so subscribers and
-    other clients are served while a large file is read."""
-    summary = IngestSummary(str(path), None)
-    for summary in _ingest(service, path, adapter, final):
+    """Read what is new in `path` since its committed offset (`final` also reads an unterminated
+    last line: one-shot import of a finished file), letting the event loop run between committed
+    chunks so subscribers and other clients are served while a large file is read."""
+    last = IngestSummary(str(path), None)
+    for last in _ingest(service, path, adapter, final):  # noqa: B007
         await trio.sleep(0)
-    return summary
+    return last
 
 
 def _ingest(service: Service, path: Path, adapter: str | None, final: bool) -> Iterator[IngestSummary]:
