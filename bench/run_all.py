@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["api_rtt", "ingest", "compile", "replay", "search", "rss", "tui"]
+MODULES = ["api_rtt", "ingest", "compile", "replay", "search", "rss", "tui", "headline"]
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
