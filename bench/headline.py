@@ -75,7 +75,8 @@ def figures() -> list[dict[str, Any]]:
     for r in rows:
         if r["replayable"]:
             print(
-                f"{r['sample']}: {r['steps']} steps + {r['checks']} checks; agent {r['agent_ms'] / 1000:.0f}s "
+                f"{r['sample']}: {r['steps']} steps + {r['checks']} checks; "
+                f"agent {r['agent_ms'] / 1000:.0f}s "
                 f"{r['agent_tokens']:,} tokens; replay ~{r['replay_ms'] / 1000:.1f}s 0 tokens "
                 f"({r['commands_uncosted']} commands without a recorded duration)",
                 file=sys.stderr,

@@ -22,6 +22,8 @@ GOAL_CHARS = 200
 _loads = json.loads
 _decoder = json.JSONDecoder()
 _decode = _decoder.decode
+# json raises RecursionError, not ValueError, on nesting deeper than the interpreter's limit.
+_BAD_JSON = (ValueError, RecursionError)
 
 
 @dataclass
@@ -69,13 +71,13 @@ def iter_records(
         if line and not line.isspace():
             try:
                 yield pos, decode(line.decode())
-            except ValueError:
+            except _BAD_JSON:
                 yield from _split_concatenated(line, pos)
         pos += len(line) + 1
     if final and tail and not tail.isspace():
         try:
             yield pos, _loads(tail)
-        except ValueError as e:
+        except _BAD_JSON as e:
             yield IngestError(pos, f"truncated last line (no newline at EOF): {e}")
 
 
@@ -120,7 +122,7 @@ def _split_concatenated(line: bytes, offset: int) -> Iterator[tuple[int, Any] | 
         at = offset + len(text[:idx].encode("utf-8"))
         try:
             obj, idx = _decoder.raw_decode(text, idx)
-        except ValueError as e:
+        except _BAD_JSON as e:
             yield IngestError(at, f"invalid JSON: {e}")
             return
         yield at, obj
@@ -174,7 +176,7 @@ def parse_document_bytes(adapter: Adapter, data: bytes, ctx: ParseContext) -> li
     ctx.offset = 0
     try:
         doc = _loads(data)
-    except ValueError as e:
+    except _BAD_JSON as e:
         return [IngestError(0, f"invalid JSON document: {e}", ctx.path)]
     try:
         return list(adapter.parse_document(doc, ctx))
@@ -197,10 +199,10 @@ def head_objects(head: bytes, limit: int = 8) -> list[dict[str, Any]]:
             continue
         try:
             obj = _loads(line)
-        except ValueError:
+        except _BAD_JSON:
             try:
                 obj, _ = _decoder.raw_decode(line.decode("utf-8", "replace").strip())
-            except ValueError:
+            except _BAD_JSON:
                 return out
         if isinstance(obj, dict):
             out.append(obj)
