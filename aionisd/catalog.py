@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
+import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -378,30 +378,37 @@ def promote(service: Service, ref: str, version: int, status: str) -> dict[str, 
 def search(
     service: Service, text: str, *, cwd: str | None, all_statuses: bool, limit: int
 ) -> list[dict[str, Any]]:
-    """BM25 over name, goal, commands and files; boosted by same repository and past success."""
+    """BM25 over name, goal, commands and files with the task's words expanded to their concepts;
+    scaled by the share of the task's concepts a playbook covers, then boosted by same repository
+    and past replay success."""
+    from aionisd.matching import concepts, covered
+
     statuses = None if all_statuses else ("active", "shadow")
-    hits = store.search(service.db, text, statuses=statuses, limit=limit * 2)
-    words = {w for w in re.findall(r"[0-9a-z]+", text.lower()) if len(w) > 1}
-    out = []
+    groups = concepts(text)
+    hits = store.search(service.db, text, statuses=statuses, limit=limit * 3)
+    out: list[tuple[float, list[str], dict[str, Any]]] = []
     for pid, ver, rank in hits:
         row = store.by_version(service.db, pid, ver)
         if row is None:
             continue
         doc = store.document(row)
-        score = -rank
-        why = []
         fields = {
             "name": row["name"],
             "goal": doc.get("goal") or "",
-            "commands": " ".join(s.get("run") or "" for s in doc.get("steps", [])),
+            "commands": " ".join(
+                s.get("run") or "" for s in [*doc.get("steps", []), *doc.get("success", [])]
+            ),
             "files": " ".join(s.get("path") or "" for s in doc.get("steps", [])),
         }
+        got = covered(groups, " ".join(fields.values()))
+        score = -rank * (len(got) / len(groups)) ** 2 if groups else 0.0
+        why = []
         for fname, ftext in fields.items():
-            found = sorted(w for w in words if w in ftext.lower())
+            found = [g[0] if len(g) == 1 else "/".join(g[:2]) for g in covered(groups, ftext)]
             if found:
                 why.append(f"{fname}: {', '.join(found)}")
         src_cwd = None
-        if row["run_id"]:
+        if row["run_id"] and cwd:
             src_cwd = service.db.one("SELECT cwd FROM runs WHERE id = ?", (row["run_id"],))
         if cwd and src_cwd and _same_repo(cwd, src_cwd):
             score *= 1.5
@@ -410,13 +417,29 @@ def search(
         if replays:
             score *= 1 + 0.3 * ok / replays
             why.append(f"{ok}/{replays} replays succeeded")
+        out.append((score, why, row))
+    out.sort(key=lambda x: -x[0])
+    ranked = []
+    for score, why, row in out[:limit]:
         d = describe(service, row)
         d.update(score=round(score, 4), why=why)
-        out.append(d)
-    out.sort(key=lambda d: -d["score"])
-    return out[:limit]
+        ranked.append(d)
+    return ranked
+
+
+def _git_root(path: str) -> str:
+    """The nearest ancestor holding .git (the path itself when there is none or it is gone)."""
+    p = os.path.abspath(path)
+    cur = p
+    while True:
+        if os.path.exists(os.path.join(cur, ".git")):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return p
+        cur = parent
 
 
 def _same_repo(a: str, b: str) -> bool:
-    a, b = a.rstrip("/"), b.rstrip("/")
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+    """Same git repository (or the very same directory where there is none)."""
+    return _git_root(a) == _git_root(b)

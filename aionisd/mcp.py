@@ -27,8 +27,7 @@ REFUSALS = {
     p.EXEC_NOT_ALLOWED: "ask the user to set `[replay] allow_local_exec = true` in "
     "~/.config/aionis/config.toml, or do the work yourself",
     p.SIGNATURE_INVALID: "do not replay it; tell the user the playbook's signature is bad",
-    p.UNTRUSTED_SIGNER: "ask the user to trust the signer (`aionis keys trust`), or do the work "
-    "yourself",
+    p.UNTRUSTED_SIGNER: "ask the user to trust the signer (`aionis keys trust`), or do the work yourself",
     p.MISSING_PARAMETER: "pass the missing values in `params` (secrets come from the environment)",
     p.PLAYBOOK_DISABLED: "this version is disabled; do the work yourself",
     p.PATH_ESCAPE: "the playbook writes outside the workdir; do the work yourself",

@@ -205,43 +205,33 @@ def replay_stats(db: Database, playbook_id: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-STOPWORDS = frozenset(
-    {
-        "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
-        "my", "of", "on", "or", "our", "please", "that", "the", "this", "to", "with",
-    }
-)  # fmt: skip
-
-
 def search(
     db: Database, text: str, *, statuses: tuple[str, ...] | None, limit: int = 20
 ) -> list[tuple[str, int, float]]:
     """(playbook_id, version, bm25 rank) best first; any word may match (OR), ranked by BM25
     with name > goal > commands > files. Ranking runs on the FTS index alone (a join there
     doubles the cost); statuses are filtered afterwards in one keyed lookup."""
-    words = [w for w in re.findall(r"[0-9A-Za-z]+", text.lower()) if len(w) > 1 and w not in STOPWORDS]
-    if not words:
+    from aionisd.matching import concepts, fts_query
+
+    groups = concepts(text)
+    if not groups:
         return []
-    query = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
+    query = fts_query(text)
     rows = db.conn.execute(
         "SELECT playbook_id, version, bm25(playbook_fts, 0, 0, 4.0, 3.0, 1.5, 1.0) AS r "
         "FROM playbook_fts WHERE playbook_fts MATCH ? ORDER BY r LIMIT ?",
-        (query, max(limit * 10, 100)),
+        (query, max(limit * 5, 50)),
     ).fetchall()
-    cands = [(str(r[0]), int(r[1]), float(r[2])) for r in rows]  # type: ignore[arg-type]
-    if statuses and cands:
-        ids = list({c[0] for c in cands})
-        ok = {
-            (str(r[0]), int(r[1]))
-            for r in db.conn.execute(
-                f"SELECT playbook_id, version FROM playbook_versions WHERE playbook_id IN "
-                f"({','.join('?' * len(ids))}) AND status IN ({','.join('?' * len(statuses))})",
-                (*ids, *statuses),
-            )
-        }
-        cands = [c for c in cands if (c[0], c[1]) in ok]
     best: dict[str, tuple[str, int, float]] = {}
-    for key, v, rank in cands:
-        if key not in best or v > best[key][1]:
-            best[key] = (key, v, rank)
+    for r in rows:
+        key, v, rank = str(r[0]), int(r[1]), float(r[2])  # type: ignore[arg-type]
+        if key in best and v <= best[key][1]:
+            continue
+        if statuses:
+            status = db.one(
+                "SELECT status FROM playbook_versions WHERE playbook_id = ? AND version = ?", (key, v)
+            )
+            if status not in statuses:
+                continue
+        best[key] = (key, v, min(rank, best[key][2]) if key in best else rank)
     return sorted(best.values(), key=lambda x: x[2])[:limit]
