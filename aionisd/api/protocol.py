@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_LINE = 1024 * 1024
+INT64 = 1 << 63
 PROTOCOL_VERSION = "2026-11-24"
 
 PARSE_ERROR = -32700
@@ -135,6 +136,8 @@ def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
                 f"parameter '{p.name}' must be {p.type}, got {type(v).__name__}",
                 {"field": p.name},
             )
+        if isinstance(v, int) and not -INT64 <= v < INT64:  # handlers hand integers to SQLite
+            raise RpcError(INVALID_PARAMS, f"parameter '{p.name}' is out of range", {"field": p.name})
         if p.items and isinstance(v, list):
             for i, item in enumerate(v):
                 if not isinstance(item, _PY[p.items]):
@@ -150,7 +153,7 @@ def parse_request(line: bytes) -> tuple[Any, str, Any, bool]:
     """-> (id, method, params, is_notification), or RpcError (with the id where one was readable)."""
     try:
         msg = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nesting past the interpreter's limit
         raise RpcError(PARSE_ERROR, f"parse error: {e}") from None
     if not isinstance(msg, dict):
         raise RpcError(INVALID_REQUEST, "invalid request: not a JSON object")

@@ -99,6 +99,7 @@ class Connection:
     client_info: dict[str, Any] = field(default_factory=dict)
     subs: dict[int, Subscription] = field(default_factory=dict)
     nursery: trio.Nursery | None = None
+    flushed: trio.Event = field(default_factory=trio.Event)  # the writer wrote all it was given
 
     async def out(self, data: bytes) -> None:
         try:
@@ -115,7 +116,8 @@ class Connection:
             sub.high_water = svc.bus.published_seq
         self.subs[sub.id] = sub
         assert self.nursery is not None
-        self.nursery.start_soon(self._pump, sub)
+        # The pump starts later; events offered meanwhile raise high_water, so fix the start now.
+        self.nursery.start_soon(self._pump, sub, sub.high_water)
         return sub
 
     def unsubscribe(self, sub_id: int) -> bool:
@@ -125,10 +127,9 @@ class Connection:
         self.server.service.bus.unsubscribe(sub)
         return True
 
-    async def _pump(self, sub: Subscription) -> None:
-        """History from the store first (from high_water), then live events as they are offered."""
+    async def _pump(self, sub: Subscription, delivered: int) -> None:
+        """History from the store first (after `delivered`), then live events as they are offered."""
         svc = self.server.service
-        delivered = sub.high_water
         while not sub.closed:
             backlog = event_log.since(svc.db, delivered, sub.kinds, limit=500)
             if not backlog or backlog[0]["seq"] > svc.bus.published_seq:
@@ -206,11 +207,13 @@ class Server:
         try:
             async with trio.open_nursery() as nursery:
                 conn.nursery = nursery
-                nursery.start_soon(self._writer, stream, recv, nursery.cancel_scope)
+                nursery.start_soon(self._writer, stream, recv, nursery.cancel_scope, conn.flushed)
                 await self._reader(conn, nursery)
                 nursery.cancel_scope.cancel()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        except Exception:  # one connection's failure closes it, never the daemon
+            log.exception("connection failed; closed it")
         finally:
             for sid in list(conn.subs):
                 conn.unsubscribe(sid)
@@ -223,12 +226,15 @@ class Server:
         stream: trio.SocketStream,
         recv: trio.MemoryReceiveChannel[bytes],
         scope: trio.CancelScope,
+        flushed: trio.Event,
     ) -> None:
         try:
             async for data in recv:
                 await stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             scope.cancel()
+        finally:
+            flushed.set()
 
     async def _reader(self, conn: Connection, nursery: trio.Nursery) -> None:
         buf = bytearray()
@@ -253,8 +259,10 @@ class Server:
                     await self._too_long(conn)
                     return
                 if line.strip():
-                    await limiter.acquire_on_behalf_of(line)
-                    nursery.start_soon(self._dispatch, conn, line, limiter)
+                    # A fresh borrower per request: equal lines (a repeated request) are not one borrower.
+                    token = object()
+                    await limiter.acquire_on_behalf_of(token)
+                    nursery.start_soon(self._dispatch, conn, line, limiter, token)
             if len(buf) > p.MAX_LINE:
                 await self._too_long(conn)
                 return
@@ -262,16 +270,18 @@ class Server:
     async def _too_long(self, conn: Connection) -> None:
         await conn.out(p.error(None, p.RpcError(p.LINE_TOO_LONG, f"line longer than {p.MAX_LINE} bytes")))
         conn.send.close()
+        # Let the writer flush the error before the connection closes (an empty channel is not
+        # enough: the writer may hold the message without having sent it).
         with trio.move_on_after(2):
-            # Let the writer flush the error before the connection closes.
-            while conn.send.statistics().current_buffer_used:
-                await trio.sleep(0.01)
+            await conn.flushed.wait()
 
-    async def _dispatch(self, conn: Connection, line: bytes, limiter: trio.CapacityLimiter) -> None:
+    async def _dispatch(
+        self, conn: Connection, line: bytes, limiter: trio.CapacityLimiter, token: object
+    ) -> None:
         try:
             await self._call(conn, line)
         finally:
-            limiter.release_on_behalf_of(line)
+            limiter.release_on_behalf_of(token)
 
     async def _call(self, conn: Connection, line: bytes) -> None:
         id_: Any = None

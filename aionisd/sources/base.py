@@ -8,11 +8,13 @@ resumes mid-file with exactly the state the adapter had at that offset.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal, Protocol
 
-from aionisd.model import Event, IngestError, UsageEvent
+from aionisd.model import Event, IngestError, RunEvent, StepEvent, UsageEvent
 
 Framing = Literal["jsonl", "document"]
 
@@ -24,6 +26,20 @@ _decoder = json.JSONDecoder()
 _decode = _decoder.decode
 # json raises RecursionError, not ValueError, on nesting deeper than the interpreter's limit.
 _BAD_JSON = (ValueError, RecursionError)
+
+INT64 = 1 << 63
+MAX_TOKENS = 1 << 53
+_TEXT_FIELDS: dict[type, tuple[str, ...]] = {
+    RunEvent: ("session_id", "agent", "cwd", "git_branch", "goal", "ts", "status", "model"),
+    StepEvent: (
+        "session_id", "key", "kind", "tool", "command", "cwd", "status",
+        "started_at", "ended_at", "stdout", "stderr", "shell",
+    ),
+    UsageEvent: ("session_id", "message_id"),
+}  # fmt: skip
+_TEXT_OF = {cls: attrgetter(*names) for cls, names in _TEXT_FIELDS.items()}
+_TEXT_TYPES = frozenset({str, type(None)})
+_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens")
 
 
 @dataclass
@@ -70,15 +86,46 @@ def iter_records(
     for line in pieces:
         if line and not line.isspace():
             try:
-                yield pos, decode(line.decode())
+                yield pos, _valid_text(decode(line.decode()), line)
             except _BAD_JSON:
                 yield from _split_concatenated(line, pos)
         pos += len(line) + 1
     if final and tail and not tail.isspace():
         try:
-            yield pos, _loads(tail)
+            yield pos, _valid_text(_loads(tail), tail)
         except _BAD_JSON as e:
             yield IngestError(pos, f"truncated last line (no newline at EOF): {e}")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(obj: Any, raw: bytes) -> Any:
+    """`obj` (decoded from `raw`) with lone surrogates, such as a `\\ud83d` escape cut from its
+    pair, replaced by U+FFFD: SQLite keeps only valid UTF-8. Only escapes make them, so most
+    records skip the walk."""
+    if b"\\ud" not in raw and b"\\uD" not in raw:
+        return obj
+    if isinstance(obj, str):
+        return _SURROGATE.sub("\ufffd", obj)
+    stack = [obj] if isinstance(obj, dict | list) else []
+    while stack:  # iterative: a record may nest as deep as the decoder allowed
+        node = stack.pop()
+        if isinstance(node, dict):
+            if any(_SURROGATE.search(k) for k in node):
+                fixed = {_SURROGATE.sub("\ufffd", k): v for k, v in node.items()}
+                node.clear()
+                node.update(fixed)
+            items: Iterable[tuple[Any, Any]] = list(node.items())
+        else:
+            items = list(enumerate(node))
+        for k, v in items:
+            if isinstance(v, str):
+                if _SURROGATE.search(v):
+                    node[k] = _SURROGATE.sub("\ufffd", v)
+            elif isinstance(v, dict | list):
+                stack.append(v)
+    return obj
 
 
 def consumed_bytes(data: bytes, final: bool = False) -> int:
@@ -125,7 +172,7 @@ def _split_concatenated(line: bytes, offset: int) -> Iterator[tuple[int, Any] | 
         except _BAD_JSON as e:
             yield IngestError(at, f"invalid JSON: {e}")
             return
-        yield at, obj
+        yield at, _valid_text(obj, line)
 
 
 def parse_records(
@@ -151,10 +198,46 @@ def parse_records(
             out.append(IngestError(off, "record is not a JSON object", path))
             continue
         try:
-            out.extend(parse(rec, ctx))
+            evs = list(parse(rec, ctx))
         except Exception as e:  # bad data must never stop a file being read
             out.append(IngestError(off, f"unreadable record: {type(e).__name__}: {e}", path))
+            continue
+        out.extend(checked(evs, off, path))
     return out
+
+
+def event_problem(ev: Event) -> str | None:
+    """Why the store could not keep an adapter's event (a field of the wrong type, a number SQLite
+    cannot hold), or None. Adapters copy values out of logs; a mistyped one must not stall a file."""
+    if isinstance(ev, IngestError):
+        return None
+    text = _TEXT_OF[type(ev)](ev)
+    if not _TEXT_TYPES.issuperset(map(type, text)):  # the fast test; then which field, and why
+        for f, v in zip(_TEXT_FIELDS[type(ev)], text, strict=True):
+            if v is not None and not isinstance(v, str):
+                return f"{f} must be text, got {type(v).__name__}"
+    if isinstance(ev, StepEvent):
+        for f in ("exit_code", "duration_ms"):
+            v = getattr(ev, f)
+            if v is not None and (type(v) is not int or not -INT64 <= v < INT64):
+                return f"{f} must be a 64-bit integer, got {v!r:.40}"
+        if ev.input is not None and not isinstance(ev.input, dict):
+            return f"input must be an object, got {type(ev.input).__name__}"
+    elif isinstance(ev, UsageEvent):
+        for f in _TOKEN_FIELDS:
+            v = getattr(ev, f)
+            if type(v) is not int or not 0 <= v < MAX_TOKENS:
+                return f"{f} must be a token count, got {v!r:.40}"
+    return None
+
+
+def checked(evs: list[Event], offset: int, path: str) -> list[Event]:
+    """`evs` with each event the store could not keep replaced by an IngestError at `offset`."""
+    for i, ev in enumerate(evs):
+        why = event_problem(ev)
+        if why is not None:
+            evs[i] = IngestError(offset, f"unreadable record: {why}", path)
+    return evs
 
 
 def parse_chunk(
@@ -175,11 +258,11 @@ def parse_document_bytes(adapter: Adapter, data: bytes, ctx: ParseContext) -> li
     is one IngestError at offset 0: the watcher should retry after the next change."""
     ctx.offset = 0
     try:
-        doc = _loads(data)
+        doc = _valid_text(_loads(data), data)
     except _BAD_JSON as e:
         return [IngestError(0, f"invalid JSON document: {e}", ctx.path)]
     try:
-        return list(adapter.parse_document(doc, ctx))
+        return checked(list(adapter.parse_document(doc, ctx)), 0, ctx.path)
     except Exception as e:
         return [IngestError(0, f"unreadable document: {type(e).__name__}: {e}", ctx.path)]
 
