@@ -7,8 +7,8 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import secrets as pyrandom
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

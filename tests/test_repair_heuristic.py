@@ -70,9 +70,7 @@ def test_pip_not_found_under_sh_becomes_python3_m_pip() -> None:
 
 
 def test_docker_compose_both_ways() -> None:
-    req = failing(
-        "docker-compose up -d", Failure(127, "", "zsh: command not found: docker-compose")
-    )
+    req = failing("docker-compose up -d", Failure(127, "", "zsh: command not found: docker-compose"))
     assert patched_run(req, heuristic.missing_program(req)) == "docker compose up -d"
     back = Failure(1, "", "docker: 'compose' is not a docker command.\nSee 'docker --help'")
     req = failing("docker compose up -d && docker ps", back)
@@ -81,9 +79,7 @@ def test_docker_compose_both_ways() -> None:
 
 def test_exit_127_without_a_message_guesses_the_only_aliased_program() -> None:
     req = failing("cd ${workdir} && pytest -q", Failure(127, "", ""))
-    assert (
-        patched_run(req, heuristic.missing_program(req)) == "cd ${workdir} && python3 -m pytest -q"
-    )
+    assert patched_run(req, heuristic.missing_program(req)) == "cd ${workdir} && python3 -m pytest -q"
 
 
 def test_command_available_preconditions_follow_the_rename() -> None:
@@ -250,9 +246,7 @@ def test_git_clone_into_an_existing_checkout_is_skipped(tmp_path: Path) -> None:
     assert sh(run, tmp_path).exit_code == 0
     req = failing(run, sh(run, tmp_path))
     new = patched_run(req, heuristic.already_exists(req))
-    assert (
-        new == f"[ -d ${{workdir}}/checkout/.git ] || git clone -q {origin} ${{workdir}}/checkout"
-    )
+    assert new == f"[ -d ${{workdir}}/checkout/.git ] || git clone -q {origin} ${{workdir}}/checkout"
     assert sh(new, tmp_path).exit_code == 0
 
 

@@ -109,9 +109,7 @@ async def test_unusable_answers_are_errors_with_usage() -> None:
 
 
 async def test_http_errors_use_the_openai_error_message() -> None:
-    unauthorized = {
-        "error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}
-    }
+    unauthorized = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
     with HttpStub(Reply(401, json=unauthorized), Reply(500, body=b"boom")) as stub:
         first = await llm.ask(make_request(), base_url=stub.url, model="m", timeout_s=5)
         second = await llm.ask(make_request(), base_url=stub.url, model="m", timeout_s=5)
@@ -173,9 +171,7 @@ async def test_first_valid_patch_wins_after_invalid_ones_fall_through() -> None:
 
 async def test_a_heuristic_fix_means_no_remote_is_asked() -> None:
     doc = make_playbook(command_step("s1", "python -m venv .venv"))
-    req = RepairRequest(
-        doc, 0, doc["steps"][0], Failure(127, "", "bash: python: command not found")
-    )
+    req = RepairRequest(doc, 0, doc["steps"][0], Failure(127, "", "bash: python: command not found"))
     with HttpStub() as remote, HttpStub() as model:
         proposal, notes = await propose(req, config(remote.url, model.url), env={})
     assert proposal is not None and proposal.source == "heuristic"
@@ -216,9 +212,7 @@ async def test_token_and_api_key_come_from_the_named_environment_variables() -> 
         HttpStub(Reply(204)) as remote,
         HttpStub(Reply(200, json=completion(answer(patch=[])))) as model,
     ):
-        cfg = config(
-            remote.url, model.url, http_token_env="REPAIR_TOKEN", llm_api_key_env="LLM_KEY"
-        )
+        cfg = config(remote.url, model.url, http_token_env="REPAIR_TOKEN", llm_api_key_env="LLM_KEY")
         env = {"REPAIR_TOKEN": "rt-abcdef", "LLM_KEY": "sk-abcdef", "DB_PASSWORD": "pw-abcdef"}
         req = make_request(stderr="psql: password pw-abcdef rejected\n")
         proposal, notes = await propose(req, cfg, env=env)

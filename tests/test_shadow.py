@@ -83,9 +83,7 @@ def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @both_modes
-async def test_patched_playbook_passes_in_the_copy(
-    workdir: Path, own_tmp: Path, use_sandbox: bool
-) -> None:
+async def test_patched_playbook_passes_in_the_copy(workdir: Path, own_tmp: Path, use_sandbox: bool) -> None:
     doc = playbook(
         {"id": "build", "run": "mkdir -p build && cp src/app.py build/ && ./run.sh"},
         {"id": "write", "kind": "file_write", "path": "${workdir}/build/VERSION", "content": "2\n"},
@@ -140,9 +138,7 @@ async def test_a_symlink_out_of_the_workdir_stays_a_link(tmp_path: Path, workdir
     outside.write_text("outside\n")
     (workdir / "ext").symlink_to(outside)
     (workdir / "up").symlink_to("../outside.txt")
-    doc = playbook(
-        {"run": f'test "$(readlink ext)" = {outside} && test "$(readlink up)" = {outside}'}
-    )
+    doc = playbook({"run": f'test "$(readlink ext)" = {outside} && test "$(readlink up)" = {outside}'})
     res = await shadow_validate(doc, workdir=workdir, params={}, env={})
     assert res.status == "passed", res.reason
 
@@ -202,9 +198,7 @@ async def test_the_daemon_environment_does_not_reach_the_step(
     assert res.steps[1]["output_tail"] == "***\n"
 
 
-async def test_home_is_the_scratch_home_and_real_home_is_untouched(
-    tmp_path: Path, workdir: Path
-) -> None:
+async def test_home_is_the_scratch_home_and_real_home_is_untouched(tmp_path: Path, workdir: Path) -> None:
     real_home = tmp_path / "realhome"
     real_home.mkdir()
     doc = playbook(
@@ -221,9 +215,7 @@ async def test_home_is_the_scratch_home_and_real_home_is_untouched(
 async def test_the_sandbox_named_is_the_one_that_ran(tmp_path: Path, use_sandbox: bool) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    doc = playbook(
-        {"run": "touch ${outside}/canary"}, params=[{"name": "outside", "description": "dir"}]
-    )
+    doc = playbook({"run": "touch ${outside}/canary"}, params=[{"name": "outside", "description": "dir"}])
     res = await shadow_validate(
         doc,
         workdir=tmp_path / "missing",

@@ -57,9 +57,7 @@ def test_pae_counts_bytes_not_characters() -> None:
 
 
 def test_payload_digest_is_sha256_of_exact_bytes() -> None:
-    assert payload_digest(b"") == (
-        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    )
+    assert payload_digest(b"") == ("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     assert payload_digest(PAYLOAD) != payload_digest(PAYLOAD + b" ")
 
 
@@ -130,12 +128,8 @@ MALFORMED: list[tuple[str, object, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("obj", "needle"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
-)
-def test_malformed_envelopes_are_refused_with_a_reason(
-    obj: object, needle: str, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(("obj", "needle"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_envelopes_are_refused_with_a_reason(obj: object, needle: str, tmp_path: Path) -> None:
     with pytest.raises(EnvelopeError, match=re.escape(needle)):
         parse_envelope(obj)  # type: ignore[arg-type]
     trust = TrustStore.in_dir(tmp_path)
@@ -182,9 +176,7 @@ def test_our_key_file_is_read_by_ssh_keygen(tmp_path: Path) -> None:
 
 @needs_ssh_keygen
 def test_ssh_keygen_key_loads_and_its_hand_written_trust_line_verifies(tmp_path: Path) -> None:
-    ssh_keygen(
-        "-q", "-t", "ed25519", "-N", "", "-C", "dev@laptop", "-f", "id_ed25519", cwd=tmp_path
-    )
+    ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", "dev@laptop", "-f", "id_ed25519", cwd=tmp_path)
     key = load_private(tmp_path / "id_ed25519")
     assert key.comment == "dev@laptop"
     pub_line = (tmp_path / "id_ed25519.pub").read_text().strip()
@@ -198,9 +190,7 @@ def test_ssh_keygen_key_loads_and_its_hand_written_trust_line_verifies(tmp_path:
     assert trust.problems == []
     [entry] = trust.list()
     assert (entry.principals, entry.keyid, entry.namespaces) == ("dev@laptop", fp, "aionis-*")
-    result = verify(
-        sign(PAYLOAD, PAYLOAD_TYPE_PLAYBOOK, key), trust, expected_type=PAYLOAD_TYPE_PLAYBOOK
-    )
+    result = verify(sign(PAYLOAD, PAYLOAD_TYPE_PLAYBOOK, key), trust, expected_type=PAYLOAD_TYPE_PLAYBOOK)
     assert (result.ok, result.signer) == (True, "dev@laptop")
 
 

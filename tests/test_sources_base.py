@@ -69,9 +69,7 @@ def test_detection_by_content(path: Path) -> None:
 
 
 def test_detection_ignores_file_names(tmp_path: Path) -> None:
-    claude = (
-        SAMPLES / "claude-code" / "entire-6c3e73767733-v2.1.12-small-bash-progress-failure.jsonl"
-    )
+    claude = SAMPLES / "claude-code" / "entire-6c3e73767733-v2.1.12-small-bash-progress-failure.jsonl"
     disguised = tmp_path / "rollout-2026-01-01T00-00-00-x.jsonl"
     disguised.write_bytes(claude.read_bytes())
     runs = fold(parse_file(disguised))

@@ -26,9 +26,7 @@ def run_of(path: Path) -> Run:
 
 
 def commands(run: Run, subagent: bool | None = None) -> list[Step]:
-    return [
-        s for s in run.steps if s.kind == "command" and (subagent is None or s.subagent == subagent)
-    ]
+    return [s for s in run.steps if s.kind == "command" and (subagent is None or s.subagent == subagent)]
 
 
 def outcomes(steps: list[Step]) -> Counter[tuple[str, int | None]]:
@@ -136,9 +134,7 @@ def test_progress_and_compaction_lines_are_not_steps() -> None:
     assert run.goal is not None and run.goal.startswith("for the change in cmd/entire/cli")
     assert not run.goal.startswith("This session is being continued")
     progress = run_of(CC / "entire-6c3e73767733-v2.1.12-small-bash-progress-failure.jsonl")
-    assert {s.key for s in progress.steps} == {
-        s.key for s in progress.steps if s.key.startswith("toolu_")
-    }
+    assert {s.key for s in progress.steps} == {s.key for s in progress.steps if s.key.startswith("toolu_")}
     assert len(progress.steps) == 6
 
 
@@ -172,11 +168,7 @@ def test_subagent_file_and_progress_mirror_dedupe(tmp_path: Path) -> None:
     for raw in path.read_bytes().splitlines():
         rec = json.loads(raw)
         data = rec.get("data")
-        if (
-            rec.get("type") == "progress"
-            and isinstance(data, dict)
-            and data.get("type") == "agent_progress"
-        ):
+        if rec.get("type") == "progress" and isinstance(data, dict) and data.get("type") == "agent_progress":
             inner = data["message"]
             extra = {"isSidechain": True, "sessionId": rec["sessionId"], "cwd": rec["cwd"]}
             lines.append({**inner, **extra, "agentId": data["agentId"]})

@@ -14,13 +14,9 @@ from aionisd.sources.codex import argv_command, patch_step
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 DATA = Path(__file__).resolve().parent / "data" / "sources"
 ROLLOUT_058 = (
-    SAMPLES
-    / "codex"
-    / "rollout-2025-11-17T15-30-28-019a93b9-f380-7600-98ff-940e6b99603c.head.jsonl"
+    SAMPLES / "codex" / "rollout-2025-11-17T15-30-28-019a93b9-f380-7600-98ff-940e6b99603c.head.jsonl"
 )
-AGENTV = (
-    SAMPLES / "procedural" / "codex" / "agentv-git-hook-cleanup-and-private-checkpoint-remote.jsonl"
-)
+AGENTV = SAMPLES / "procedural" / "codex" / "agentv-git-hook-cleanup-and-private-checkpoint-remote.jsonl"
 
 
 def run_of(path: Path) -> Run:

@@ -121,9 +121,9 @@ def test_a_recorded_agent_session_written_as_a_trace() -> None:
     records = run_to_trace(run, NOW)
     assert all(schema_error(r) is None for r in records)
     (back,) = fold(_parse_trace(dumps_trace(records)))
-    assert [
-        (s.key, s.kind, s.status, s.exit_code, s.command, s.stdout, s.stderr) for s in back.steps
-    ] == [(s.key, s.kind, s.status, s.exit_code, s.command, s.stdout, s.stderr) for s in run.steps]
+    assert [(s.key, s.kind, s.status, s.exit_code, s.command, s.stdout, s.stderr) for s in back.steps] == [
+        (s.key, s.kind, s.status, s.exit_code, s.command, s.stdout, s.stderr) for s in run.steps
+    ]
     assert (back.goal, back.cwd, back.started_at) == (run.goal, run.cwd, run.started_at)
 
 
@@ -147,9 +147,7 @@ _scalar = st.one_of(
     st.floats(-2, 2),
     st.sampled_from(["", "x", "bash", "success", "failed"]),
 )
-_input = st.dictionaries(
-    st.sampled_from(["command", "path", "content", "old", "new"]), _scalar, max_size=5
-)
+_input = st.dictionaries(st.sampled_from(["command", "path", "content", "old", "new"]), _scalar, max_size=5)
 _record = st.fixed_dictionaries(
     {"type": st.sampled_from(["run.start", "step.before", "step.after", "run.end", "x"])},
     optional={

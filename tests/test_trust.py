@@ -131,9 +131,7 @@ def test_untrusted_signer_is_not_a_bad_signature(mallory: SigningKey, trust: Tru
     assert result.reason == f"signer {mallory.keyid} is not in allowed_signers"
 
 
-def test_claimed_principal_or_comment_does_not_grant_trust(
-    alice: SigningKey, trust: TrustStore
-) -> None:
+def test_claimed_principal_or_comment_does_not_grant_trust(alice: SigningKey, trust: TrustStore) -> None:
     impostor = SigningKey(generate().private, "alice@example.com")
     env = sign(PAYLOAD, PAYLOAD_TYPE_PLAYBOOK, impostor)
     env["signatures"][0]["publicKey"] += " alice@example.com"
@@ -251,12 +249,8 @@ def test_namespaces_restrict_what_a_key_may_sign(alice: SigningKey, tmp_path: Pa
     assert "not for namespace aionis-playbook" in (result.reason or "")
 
 
-def test_cert_authority_lines_do_not_trust_plain_signatures(
-    alice: SigningKey, tmp_path: Path
-) -> None:
-    (tmp_path / "allowed_signers").write_text(
-        f"*@example.com cert-authority {alice.public.to_line()}\n"
-    )
+def test_cert_authority_lines_do_not_trust_plain_signatures(alice: SigningKey, tmp_path: Path) -> None:
+    (tmp_path / "allowed_signers").write_text(f"*@example.com cert-authority {alice.public.to_line()}\n")
     store = TrustStore.in_dir(tmp_path)
     assert store.list()[0].cert_authority
     assert check(sign(PAYLOAD, PAYLOAD_TYPE_PLAYBOOK, alice), store).code == "untrusted"
@@ -375,9 +369,7 @@ def test_bad_lines_are_skipped_and_reported_with_their_place(tmp_path: Path) -> 
     assert [e.line_no for e in entries] == [5]
     assert problems == ["as:4: invalid key 'here'"]
     (tmp_path / "allowed_signers").write_text(text)
-    assert TrustStore.in_dir(tmp_path).problems == [
-        f"{tmp_path / 'allowed_signers'}:4: invalid key 'here'"
-    ]
+    assert TrustStore.in_dir(tmp_path).problems == [f"{tmp_path / 'allowed_signers'}:4: invalid key 'here'"]
 
 
 def test_pattern_lists() -> None:
@@ -442,9 +434,7 @@ def ssh_verifies(tmp_path: Path, principal: str, when: str) -> bool:
     assert SSH_KEYGEN is not None
     args = ["-Y", "verify", "-f", "allowed_signers", "-I", principal, "-n", "aionis-playbook"]
     args += ["-s", "data.sig", f"-Overify-time={when}"]
-    done = subprocess.run(
-        [SSH_KEYGEN, *args], cwd=tmp_path, input=PAYLOAD, capture_output=True, timeout=30
-    )
+    done = subprocess.run([SSH_KEYGEN, *args], cwd=tmp_path, input=PAYLOAD, capture_output=True, timeout=30)
     return done.returncode == 0
 
 

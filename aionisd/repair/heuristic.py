@@ -227,9 +227,7 @@ def _command_step(req: RepairRequest) -> tuple[dict[str, Any], str, str] | None:
     return step, run, output
 
 
-def _rewrite_run(
-    req: RepairRequest, step: dict[str, Any], new_run: str, rationale: str
-) -> Proposal | None:
+def _rewrite_run(req: RepairRequest, step: dict[str, Any], new_run: str, rationale: str) -> Proposal | None:
     if new_run == step["run"]:
         return None
     return Proposal(

@@ -61,9 +61,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def post_json(
-    url: str, body: Mapping[str, Any], headers: Mapping[str, str], timeout_s: float
-) -> Reply:
+def post_json(url: str, body: Mapping[str, Any], headers: Mapping[str, str], timeout_s: float) -> Reply:
     """POST JSON and return the status and body (any status); blocking, for a worker thread."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -165,9 +165,7 @@ def _lcs(a: list[str], b: list[str]) -> set[str]:
     return kept
 
 
-def replacement_steps(
-    before: dict[str, Any], after: dict[str, Any], index: int
-) -> list[dict[str, Any]]:
+def replacement_steps(before: dict[str, Any], after: dict[str, Any], index: int) -> list[dict[str, Any]]:
     """The steps of the patched document that take the place of step `index` when retrying.
 
     A patch that rewrites the failing step gives that step; one that also inserts steps before

@@ -259,9 +259,7 @@ def load_private(path: Path) -> SigningKey:
     path = Path(path)
     mode = path.stat().st_mode
     if mode & 0o077:
-        raise KeyFormatError(
-            f"{path}: permissions {mode & 0o777:04o} are too open; run chmod 600 {path}"
-        )
+        raise KeyFormatError(f"{path}: permissions {mode & 0o777:04o} are too open; run chmod 600 {path}")
     try:
         text = path.read_bytes().decode("ascii").strip()
     except UnicodeDecodeError:

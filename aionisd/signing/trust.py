@@ -84,9 +84,7 @@ def parse_time(text: str) -> datetime:
         raise ValueError(f"bad timestamp {text!r} (want YYYYMMDD[HHMM[SS]][Z])")
     year, month, day, hour, minute, second, zulu = m.groups()
     try:
-        naive = datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0)
-        )
+        naive = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     except ValueError as exc:
         raise ValueError(f"bad timestamp {text!r} ({exc})") from None
     return naive.replace(tzinfo=UTC) if zulu else naive.astimezone()
@@ -293,9 +291,7 @@ def parse_allowed_signers_line(line: str, line_no: int = 0) -> AllowedSigner | N
     )
 
 
-def parse_allowed_signers(
-    text: str, source: str = ALLOWED_SIGNERS
-) -> tuple[list[AllowedSigner], list[str]]:
+def parse_allowed_signers(text: str, source: str = ALLOWED_SIGNERS) -> tuple[list[AllowedSigner], list[str]]:
     """All usable entries, and one `source:line: problem` string per unusable line."""
     entries: list[AllowedSigner] = []
     problems: list[str] = []
@@ -550,8 +546,7 @@ def _check(
         return _fail(
             env,
             Code.NOT_YET_VALID,
-            f"signer {keyid} ({entry.principals}) is not valid until "
-            f"{entry.valid_after.isoformat()}",
+            f"signer {keyid} ({entry.principals}) is not valid until {entry.valid_after.isoformat()}",
             keyid,
             entry.principals,
         )

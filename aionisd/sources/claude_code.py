@@ -160,9 +160,7 @@ class ClaudeCodeAdapter:
         sessions = st.setdefault("sessions", {})
         if sid not in sessions:
             sessions[sid] = 1
-            yield RunEvent(
-                sid, AGENT, cwd=rec.get("cwd"), git_branch=rec.get("gitBranch") or None, ts=ts
-            )
+            yield RunEvent(sid, AGENT, cwd=rec.get("cwd"), git_branch=rec.get("gitBranch") or None, ts=ts)
         sub = bool(rec.get("isSidechain")) or _is_subagent_path(ctx.path)
         cwd = rec.get("cwd")
         emitted = False
@@ -269,9 +267,7 @@ class ClaudeCodeAdapter:
                     continue
                 kind = pending.pop(key, None)
                 emitted = True
-                yield _result_event(
-                    sid, key, kind, block, tur if len(results) == 1 else None, ts, sub
-                )
+                yield _result_event(sid, key, kind, block, tur if len(results) == 1 else None, ts, sub)
             return emitted
         if mirrored or sub or rec.get("isMeta") or rec.get("isCompactSummary"):
             return False
@@ -300,9 +296,7 @@ class ClaudeCodeAdapter:
         if inner.get("type") == "assistant":
             return (yield from self._assistant(inner, sid, its, cwd, True, st, mirrored=True))
         if inner.get("type") == "user":
-            return (
-                yield from self._user(inner, inner.get("toolUseResult"), sid, its, True, st, True)
-            )
+            return (yield from self._user(inner, inner.get("toolUseResult"), sid, its, True, st, True))
         return False
 
 

@@ -34,9 +34,7 @@ _UUID_RE = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 _EXIT_RE = re.compile(r"^(?:Exit code:|Process exited with code) (-?\d+)\s*$", re.M)
 _WALL_RE = re.compile(r"^Wall time: ([\d.]+) seconds?\s*$", re.M)
 _RUNNING_RE = re.compile(r"^Process running with session ID (\S+)", re.M)
-_PATCH_FILE_RE = re.compile(
-    r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^\*\*\* Move to: (.+?)\s*$", re.M
-)
+_PATCH_FILE_RE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$|^\*\*\* Move to: (.+?)\s*$", re.M)
 _SHELLS = ("bash", "sh", "zsh", "/bin/bash", "/bin/sh", "/bin/zsh", "/usr/bin/bash", "/usr/bin/zsh")
 _SHELL_TOOLS = ("shell", "container.exec", "shell_command", "exec_command", "local_shell")
 _CALL_TYPES = ("function_call", "custom_tool_call", "local_shell_call")
@@ -174,9 +172,7 @@ class CodexAdapter:
             obj = objs[0]
             if "payload" in obj:
                 return obj.get("type") in _WRAPPER_TYPES
-            return (
-                "instructions" in obj and "id" in obj and "timestamp" in obj and "type" not in obj
-            )
+            return "instructions" in obj and "id" in obj and "timestamp" in obj and "type" not in obj
         first = head.lstrip()[:200]
         return b'"type":"session_meta","payload":' in first or (
             first.startswith(b'{"timestamp":') and b'"payload":{' in first
@@ -245,9 +241,7 @@ class CodexAdapter:
         if not emitted and ts and (pt in _ACTIVITY or t == "turn_context"):
             yield RunEvent(sid, AGENT, ts=ts)
 
-    def _session_meta(
-        self, p: dict[str, Any], ts: str | None, st: dict[str, Any]
-    ) -> Iterator[Event]:
+    def _session_meta(self, p: dict[str, Any], ts: str | None, st: dict[str, Any]) -> Iterator[Event]:
         """The first session_meta names the run; later ones (forks, sub-agent echoes) do not."""
         if "sid" in st:
             return
@@ -277,9 +271,7 @@ class CodexAdapter:
             ts=ts or ts_of(p.get("timestamp")),
         )
 
-    def _call(
-        self, p: dict[str, Any], sid: str, ts: str | None, ctx: ParseContext
-    ) -> Iterator[Event]:
+    def _call(self, p: dict[str, Any], sid: str, ts: str | None, ctx: ParseContext) -> Iterator[Event]:
         st = ctx.state
         key = p.get("call_id") or p.get("id") or f"@{ctx.offset}"
         key = str(key)
@@ -349,9 +341,7 @@ class CodexAdapter:
             shell=shell,
         )
 
-    def _output(
-        self, p: dict[str, Any], sid: str, ts: str | None, st: dict[str, Any]
-    ) -> Iterator[Event]:
+    def _output(self, p: dict[str, Any], sid: str, ts: str | None, st: dict[str, Any]) -> Iterator[Event]:
         key = str(p.get("call_id") or p.get("id"))
         pending = st.setdefault("pending", {})
         info = pending.pop(key, None) or ["tool"]
@@ -369,9 +359,7 @@ class CodexAdapter:
                     ended_at=ts,
                 )
             if info[2]:
-                yield StepEvent(
-                    sid, key, status="succeeded", ended_at=ts, stdout=text, duration_ms=dur
-                )
+                yield StepEvent(sid, key, status="succeeded", ended_at=ts, stdout=text, duration_ms=dur)
             return
         if running is not None:
             procs[running] = key

@@ -62,9 +62,7 @@ def _section(text: str, label: str) -> str | None:
     if start < 0:
         return None
     start += len(label)
-    end = min(
-        (i for i in (text.find(m, start) for m in _SECTION_ENDS) if i >= 0), default=len(text)
-    )
+    end = min((i for i in (text.find(m, start) for m in _SECTION_ENDS) if i >= 0), default=len(text))
     return text[start:end]
 
 
@@ -122,9 +120,7 @@ def _user_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(
-            str(p.get("text")) for p in content if isinstance(p, dict) and p.get("text")
-        )
+        return "\n".join(str(p.get("text")) for p in content if isinstance(p, dict) and p.get("text"))
     return ""
 
 
@@ -147,9 +143,7 @@ class _GeminiBase:
         if cwd and not st.get("sub"):
             st["cwd"] = cwd
         cwd = cwd or st.get("cwd")
-        yield RunEvent(
-            sid, AGENT, cwd=cwd if not st.get("sub") else None, ts=ts_of(header.get("startTime"))
-        )
+        yield RunEvent(sid, AGENT, cwd=cwd if not st.get("sub") else None, ts=ts_of(header.get("startTime")))
         last = ts_of(header.get("lastUpdated"))
         if last:
             yield RunEvent(sid, AGENT, ts=last)

@@ -278,9 +278,9 @@ def run_to_trace(run: Run, ts: str) -> list[dict[str, Any]]:
 
 def dumps_trace(records: list[dict[str, Any]]) -> bytes:
     """Trace records as JSONL bytes (one compact line each)."""
-    return "".join(
-        json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records
-    ).encode("utf-8")
+    return "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records).encode(
+        "utf-8"
+    )
 
 
 def _clean(rec: dict[str, Any]) -> dict[str, Any]:
