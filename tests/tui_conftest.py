@@ -63,14 +63,17 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-async def until(
-    pilot: Pilot[Any], cond: Callable[[], object], what: str, timeout: float = 15
-) -> None:
+async def until(pilot: Pilot[Any], cond: Callable[[], object], what: str, timeout: float = 15) -> None:
     """Let the app run until `cond()` holds; fail naming `what` if it never does."""
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; the screen shows:\n{screen_text(pilot)}")
+            app: Any = pilot.app
+            notes = [f"{n.title}: {n.message}" for n in app._notifications]
+            pytest.fail(
+                f"timed out waiting for {what}; the screen shows:\n{screen_text(pilot)}\n"
+                f"notifications: {notes}\nerrors: {getattr(app, 'errors', None)}"
+            )
         await pilot.pause(0.02)
 
 
@@ -118,8 +121,6 @@ def trace(
                 "ts": "2026-11-24T10:00:03Z",
             }
         )
-    lines.append(
-        {"type": "run.end", "run_id": run_id, "status": "success", "ts": "2026-11-24T10:02:00Z"}
-    )
+    lines.append({"type": "run.end", "run_id": run_id, "status": "success", "ts": "2026-11-24T10:02:00Z"})
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
