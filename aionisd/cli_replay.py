@@ -90,12 +90,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        if args.mode == "simulate":
-            for s in res["steps"]:
-                verdict = {"not_run": "would run", "skipped": "would skip"}.get(s["status"], s["status"])
-                if (s.get("reason") and "blocked" in (s.get("reason") or "")) or s["status"] == "failed":
-                    verdict = "blocked"
-                print(f"  {s['index'] + 1:>3}. {verdict:<10} {s.get('reason') or ''}")
+        if args.mode == "simulate" and res.get("simulation"):
+            sim = res["simulation"]
+            for note in sim.get("notes", []):
+                print(f"  note: {note}")
+            for c in sim.get("preconditions", []):
+                if not c["ok"]:
+                    print(f"  precondition failed: {c['reason']}")
+            for group in ("steps", "checks"):
+                for plan in sim.get(group, []):
+                    label = f"{plan['index'] + 1:>3}." if group == "steps" else "  ✓ "
+                    why = "; ".join(plan.get("reasons") or [])
+                    print(f"  {label} {plan['status'].replace('_', ' '):<10} {plan['id']} {why}".rstrip())
         print(f"{res['status']}: {res['reason']}")
         div = res["divergence"]
         if div:

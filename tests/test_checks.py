@@ -220,6 +220,9 @@ def test_simulate_ok_and_env_in_the_given_env(workdir: Path, env: dict[str, str]
     assert blocked.summary().startswith("step 1 (")
 
 
-def test_simulate_missing_workdir(tmp_path: Path, env: dict[str, str]) -> None:
+def test_simulate_missing_workdir_is_a_note_not_a_block(tmp_path: Path, env: dict[str, str]) -> None:
     report = simulate(playbook([]), workdir=tmp_path / "nope", env=env, given_params={})
-    assert not report.ok and "workdir does not exist" in report.summary()
+    assert report.ok and "does not exist yet" in report.notes[0]
+    (tmp_path / "file").write_text("x")
+    report = simulate(playbook([]), workdir=tmp_path / "file", env=env, given_params={})
+    assert not report.ok and "not a directory" in report.summary()

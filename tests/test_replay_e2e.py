@@ -175,3 +175,12 @@ def test_daemon_killed_during_replay_marks_it_interrupted(
 def _pids(pattern: str) -> list[int]:
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(x) for x in out.split()]
+
+
+def test_simulate_into_a_directory_that_does_not_exist_yet(daemon: Daemon, xdg: Xdg, tmp_path: Path) -> None:
+    pb = compiled(daemon.socket, synthetic_trace(tmp_path / "t.jsonl", tmp_path / "rec", ["touch made"]))
+    target = tmp_path / "not-yet"
+    r = aionis(xdg, "replay", pb["id"], "--mode", "simulate", "--workdir", str(target))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "does not exist yet: a replay creates it" in r.stdout and "would run" in r.stdout
+    assert not target.exists(), "simulate changes nothing"

@@ -69,6 +69,7 @@ class SimulationReport:
     steps: list[StepPlan]
     checks: list[StepPlan]
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[StepPlan]:
@@ -653,9 +654,25 @@ def simulate(
 ) -> SimulationReport:
     """Predict a replay without running anything (as Ansible's check mode does)."""
     res = resolve_params(doc, given_params, env=env, workdir=workdir)
-    problems = [] if workdir.is_dir() else [f"workdir does not exist: {workdir}"]
+    problems: list[str] = []
+    notes: list[str] = []
     pre = evaluate_preconditions(doc, res.values, env, workdir)
     planner = _Planner(doc, workdir, env, res)
+    if not workdir.is_dir():
+        # A replay creates its workdir: a missing one is a note, not a block.
+        if workdir.exists():
+            problems.append(f"workdir is not a directory: {workdir}")
+        else:
+            notes.append(f"workdir {workdir} does not exist yet: a replay creates it")
+            planner.provided.add_path(workdir)
+            pre = [
+                CheckResult(c.precondition, True, "the replay creates the workdir")
+                if c.precondition.get("type") == "cwd_exists"
+                and not c.ok
+                and Path(substitute(str(c.precondition.get("path", "")), res.values)) == workdir
+                else c
+                for c in pre
+            ]
     steps = [planner.plan(i, s) for i, s in enumerate(_list(doc.get("steps")))]
     checks = [planner.plan(i, s, check=True) for i, s in enumerate(_list(doc.get("success")))]
     ok = (
@@ -664,7 +681,7 @@ def simulate(
         and all(c.ok for c in pre)
         and not any(p.status == "blocked" and not p.optional for p in (*steps, *checks))
     )
-    return SimulationReport(ok, list(res.missing), pre, steps, checks, problems)
+    return SimulationReport(ok, list(res.missing), pre, steps, checks, problems, notes)
 
 
 def _list(obj: Any) -> list[Mapping[str, Any]]:
