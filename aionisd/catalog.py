@@ -381,10 +381,11 @@ def search(
     """BM25 over name, goal, commands and files with the task's words expanded to their concepts;
     scaled by the share of the task's concepts a playbook covers, then boosted by same repository
     and past replay success."""
-    from aionisd.matching import concepts, covered
+    from aionisd.matching import covered, labelled
 
     statuses = None if all_statuses else ("active", "shadow")
-    groups = concepts(text)
+    label = labelled(text)
+    groups = list(label)
     hits = store.search(service.db, text, statuses=statuses, limit=limit * 3)
     out: list[tuple[float, list[str], dict[str, Any]]] = []
     for pid, ver, rank in hits:
@@ -404,7 +405,7 @@ def search(
         score = -rank * (len(got) / len(groups)) ** 2 if groups else 0.0
         why = []
         for fname, ftext in fields.items():
-            found = [g[0] if len(g) == 1 else "/".join(g[:2]) for g in covered(groups, ftext)]
+            found = [label[g] for g in covered(groups, ftext)]
             if found:
                 why.append(f"{fname}: {', '.join(found)}")
         src_cwd = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import shlex
 import signal
@@ -20,17 +19,13 @@ from types import FrameType
 from typing import Any
 
 from aionisd.client import Client
+from aionisd.matching import words
 
 EVENTS = ("session-start", "prompt")
 CALL_TIMEOUT_S = 0.5  # per socket operation
 DEADLINE_S = 1.5  # for the whole hook, stdin included
 MAX_INPUT = 1 << 20
 SHOWN = 3
-STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "for", "from", "how", "i",
-    "in", "into", "is", "it", "me", "my", "of", "on", "or", "our", "please", "set", "so", "that",
-    "the", "then", "this", "to", "up", "us", "we", "with", "you",
-})  # fmt: skip
 
 
 class _Deadline(BaseException):
@@ -77,10 +72,6 @@ def within(path: str, root: Path) -> bool:
     p = os.path.normpath(path)
     r = os.path.normpath(str(root))
     return p == r or p.startswith(r.rstrip("/") + "/")
-
-
-def significant(text: str) -> set[str]:
-    return {w for w in re.findall(r"[0-9a-z]+", text.lower()) if len(w) > 2 and w not in STOPWORDS}
 
 
 def matched_words(why: list[str]) -> set[str]:
@@ -136,15 +127,15 @@ def session_start(c: Client, cwd: Path) -> str:
 
 def prompt(c: Client, cwd: Path, text: str) -> str:
     """Playbooks that match the prompt clearly enough to be worth the agent's attention."""
-    query = significant(text)
+    query = set(words(text))
     if not query:
         return ""
     hits = c.call("playbooks.search", text=text[:2000], cwd=str(cwd), limit=SHOWN)["playbooks"]
     items = []
     for hit in hits:
-        words = strong(hit, query)
-        if words:
-            why = "matches " + ", ".join(sorted(words))
+        matched = strong(hit, query)
+        if matched:
+            why = "matches " + ", ".join(sorted(matched))
             if "same repository" in (hit.get("why") or []):
                 why += "; recorded in this repository"
             items.append((hit, why))

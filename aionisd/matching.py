@@ -45,10 +45,15 @@ def words(text: str) -> list[str]:
 
 def concepts(text: str) -> list[tuple[str, ...]]:
     """The task's concepts: a word with synonyms stands for its whole group."""
-    out: dict[tuple[str, ...], None] = {}
+    return list(labelled(text))
+
+
+def labelled(text: str) -> dict[tuple[str, ...], str]:
+    """Each concept of the task with the task's own word for it (what `why` shows)."""
+    out: dict[tuple[str, ...], str] = {}
     for w in words(text):
-        out.setdefault(_CONCEPT.get(w, (w,)), None)
-    return list(out)
+        out.setdefault(_CONCEPT.get(w, (w,)), w)
+    return out
 
 
 def fts_query(text: str) -> str:

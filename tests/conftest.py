@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -84,7 +85,6 @@ class Daemon:
         notify_path.unlink(missing_ok=True)
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         ns.bind(str(notify_path))
-        ns.settimeout(timeout)
         env = {**os.environ, **self.xdg.env, "NOTIFY_SOCKET": str(notify_path)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aionisd.daemon", *self.args],
@@ -92,15 +92,19 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )
+        pidfd = os.pidfd_open(self.proc.pid)
         try:
             while True:
-                try:
-                    msg = ns.recv(4096)
-                except TimeoutError:
-                    raise RuntimeError(f"aionisd did not become ready:\n{self.log.read_text()}") from None
-                if b"READY=1" in msg:
+                ready, _, _ = select.select([ns, pidfd], [], [], timeout)
+                if not ready:
+                    raise RuntimeError(f"aionisd did not become ready:\n{self.log.read_text()}")
+                if ns in ready and b"READY=1" in ns.recv(4096):
                     return self
+                if pidfd in ready:  # it exited before saying READY
+                    self.proc.wait()
+                    raise RuntimeError(f"aionisd exited with {self.proc.returncode}:\n{self.log.read_text()}")
         finally:
+            os.close(pidfd)
             ns.close()
             notify_path.unlink(missing_ok=True)
 

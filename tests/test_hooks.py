@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from aionisd import hooks
+from aionisd.matching import words
 from tests.conftest import Daemon, Xdg, aionis
 from tests.e2e import synthetic_trace
 
@@ -157,10 +158,10 @@ def test_hook_path_imports_no_event_loop_db_or_mcp(
 
 def test_strong_needs_two_significant_words() -> None:
     hit = {"why": ["name: python", "goal: and, python, the, venv", "same repository"]}
-    assert hooks.strong(hit, hooks.significant("make a python venv please")) == {"python", "venv"}
-    assert hooks.strong(hit, hooks.significant("explain this python function")) == set()
-    assert hooks.strong(hit, hooks.significant("python")) == set()
-    assert hooks.strong({"why": []}, hooks.significant("python venv")) == set()
+    assert hooks.strong(hit, set(words("make a python venv please"))) == {"python", "venv"}
+    assert hooks.strong(hit, set(words("explain this python function"))) == set()
+    assert hooks.strong(hit, set(words("python"))) == set()
+    assert hooks.strong({"why": []}, set(words("python venv"))) == set()
 
 
 def test_repo_root_and_within(tmp_path: Path) -> None:
