@@ -263,6 +263,15 @@ KNOWN_BAD = [
 @example(case=KNOWN_BAD[0], final=True, split=0)
 @example(case=KNOWN_BAD[1], final=True, split=0)
 @example(case=KNOWN_BAD[2], final=False, split=5)
+@example(  # a surrogate as raw (invalid UTF-8) bytes, not an escape: found by this test
+    case=(
+        "native",
+        b'{"type": "step.before", "run_id": "r-1", "step_id": "s-2", "tool": "write_file", '
+        b'"input": {"path": "/p/README.md", "content": "\xed\xa0\x80"}, "ts": "2026-11-24T10:00:04Z"}',
+    ),
+    final=True,
+    split=0,
+)
 def test_mutated_real_records_become_events_or_ingest_errors(
     store: Database, case: tuple[str, bytes], final: bool, split: int
 ) -> None:

@@ -273,11 +273,15 @@ class Replay:
         report = simulate(self.doc, workdir=self.workdir, env=self.env, given_params=self.params)
         r = self.result
         r.simulation = report
-        for plans, dest in ((report.steps, r.steps), (report.checks, r.checks)):
+        groups: tuple[tuple[list[Any], list[StepOutcome], Phase], ...] = (
+            (report.steps, r.steps, "step"),
+            (report.checks, r.checks, "success"),
+        )
+        for plans, dest, phase in groups:
             for p in plans:
                 status: OutcomeStatus = "skipped" if p.status == "would_skip" else "not_run"
                 reason = "; ".join(p.reasons) if p.reasons else p.status.replace("_", " ")
-                dest.append(StepOutcome(p.index, p.id, status, kind=p.kind, reason=reason))
+                dest.append(StepOutcome(p.index, p.id, status, kind=p.kind, reason=reason, phase=phase))
         if report.ok:
             runs = sum(p.status == "would_run" for p in report.steps)
             self._finish("succeeded", f"simulation: {runs} step(s) would run, nothing blocked")

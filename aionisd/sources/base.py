@@ -98,13 +98,14 @@ def iter_records(
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")  # a surrogate written as (invalid) UTF-8 bytes
 
 
 def _valid_text(obj: Any, raw: bytes) -> Any:
     """`obj` (decoded from `raw`) with lone surrogates, such as a `\\ud83d` escape cut from its
-    pair, replaced by U+FFFD: SQLite keeps only valid UTF-8. Only escapes make them, so most
-    records skip the walk."""
-    if b"\\ud" not in raw and b"\\uD" not in raw:
+    pair or bytes that encode one (json.loads lets them through), replaced by U+FFFD: SQLite
+    keeps only valid UTF-8. Only those make them, so most records skip the walk."""
+    if b"\\ud" not in raw and b"\\uD" not in raw and not (b"\xed" in raw and _RAW_SURROGATE.search(raw)):
         return obj
     if isinstance(obj, str):
         return _SURROGATE.sub("\ufffd", obj)
