@@ -149,8 +149,9 @@ async def test_the_network_is_out_of_reach_under_bwrap(workdir: Path) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
+        python = os.path.realpath(sys.executable)  # a venv under /tmp is hidden by the sandbox's /tmp
         connect = (
-            f'{sys.executable} -c "import socket; '
+            f'{python} -c "import socket; '
             f"socket.create_connection(('127.0.0.1', {port}), timeout=2)\""
         )
         doc = playbook({"id": "net", "run": connect})
