@@ -32,6 +32,19 @@ class ApiError(Exception):
         self.data = data
 
 
+def answers(path: str | Path, timeout: float = 1.0) -> bool:
+    """Whether something accepts connections on the socket (a live daemon, not a stale file)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def socket_path(path: str | Path | None = None) -> Path:
     if path:
         return Path(path)

@@ -10,18 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from aionisd.client import answers
 from aionisd.paths import default_socket
-
-
-def _answers(path: Path) -> bool:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def start_daemon(log: Path) -> subprocess.Popen[bytes]:
@@ -54,7 +44,7 @@ def start_daemon(log: Path) -> subprocess.Popen[bytes]:
 def main() -> int:
     sock = default_socket()
     proc = None
-    if not _answers(sock):
+    if not answers(sock):
         from aionisd.paths import data_dir
 
         data_dir().mkdir(parents=True, exist_ok=True)

@@ -9,46 +9,35 @@ from typing import Any
 from aionisd.client import Client
 
 
+def native_trace(
+    path: Path,
+    commands: list[str],
+    *,
+    run_id: str = "syn-1",
+    cwd: str = "/w",
+    goal: str = "synthetic work",
+    agent: str = "t",
+) -> Path:
+    """A native trace of `commands`, each succeeding and printing `ok <i>` (nothing is run)."""
+    lines: list[dict[str, Any]] = [
+        {"type": "run.start", "run_id": run_id, "agent": agent, "goal": goal, "cwd": cwd,
+         "ts": "2026-11-24T10:00:00Z"}
+    ]  # fmt: skip
+    for i, cmd in enumerate(commands):
+        lines.append({"type": "step.before", "run_id": run_id, "step_id": f"s{i}", "tool": "bash",
+                      "input": {"command": cmd}, "cwd": cwd, "ts": "2026-11-24T10:00:01Z"})  # fmt: skip
+        lines.append({"type": "step.after", "run_id": run_id, "step_id": f"s{i}", "status": "success",
+                      "exit_code": 0, "stdout": f"ok {i}\n", "duration_ms": 1500 + i,
+                      "ts": "2026-11-24T10:00:03Z"})  # fmt: skip
+    lines.append({"type": "run.end", "run_id": run_id, "status": "success", "ts": "2026-11-24T10:02:00Z"})
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
 def synthetic_trace(
     path: Path, cwd: Path, commands: list[str], run_id: str = "syn-1", goal: str = "synthetic work"
 ) -> Path:
-    """A native trace of commands that all succeeded (nothing is run while writing it)."""
-    ts = "2026-11-24T10:00:00Z"
-    lines: list[dict[str, Any]] = [
-        {
-            "type": "run.start",
-            "run_id": run_id,
-            "agent": "t",
-            "goal": goal,
-            "cwd": str(cwd),
-            "ts": ts,
-        }
-    ]
-    for i, cmd in enumerate(commands):
-        lines.append(
-            {
-                "type": "step.before",
-                "run_id": run_id,
-                "step_id": f"s{i}",
-                "tool": "bash",
-                "input": {"command": cmd},
-                "cwd": str(cwd),
-                "ts": ts,
-            }
-        )
-        lines.append(
-            {
-                "type": "step.after",
-                "run_id": run_id,
-                "step_id": f"s{i}",
-                "status": "success",
-                "exit_code": 0,
-                "ts": ts,
-            }
-        )
-    lines.append({"type": "run.end", "run_id": run_id, "status": "success", "ts": ts})
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
+    return native_trace(path, commands, run_id=run_id, cwd=str(cwd), goal=goal)
 
 
 def compiled(sock: Path, trace: Path, **kw: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests import e2e
 from tests.conftest import Daemon, Xdg, aionis
 from tests.rpc import Raw
 
@@ -20,41 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def native_trace(path: Path, steps: int, run_id: str = "r-1") -> Path:
-    lines = [
-        {
-            "type": "run.start",
-            "run_id": run_id,
-            "agent": "t",
-            "goal": "g",
-            "cwd": "/w",
-            "ts": "2026-11-24T10:00:00Z",
-        }
-    ]
-    for i in range(steps):
-        lines.append(
-            {
-                "type": "step.before",
-                "run_id": run_id,
-                "step_id": f"s{i}",
-                "tool": "bash",
-                "input": {"command": f"echo {i}"},
-                "cwd": "/w",
-                "ts": "2026-11-24T10:00:01Z",
-            }
-        )
-        lines.append(
-            {
-                "type": "step.after",
-                "run_id": run_id,
-                "step_id": f"s{i}",
-                "status": "success",
-                "exit_code": 0,
-                "ts": "2026-11-24T10:00:02Z",
-            }
-        )
-    lines.append({"type": "run.end", "run_id": run_id, "status": "success", "ts": "2026-11-24T10:00:05Z"})
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
+    return e2e.native_trace(path, [f"echo {i}" for i in range(steps)], run_id=run_id, goal="g")
 
 
 def test_socket_and_directory_modes(daemon: Daemon) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.conftest import Daemon, Xdg
+from tests.e2e import native_trace
 from tests.rpc import Raw
 
 T = TypeVar("T")
@@ -87,40 +87,6 @@ def trace(
     path: Path, run_id: str, commands: list[str], *, cwd: str = "/home/me/proj", goal: str = ""
 ) -> Path:
     """A native trace of an agent that ran `commands`, each succeeding and printing `ok <i>`."""
-    lines: list[dict[str, Any]] = [
-        {
-            "type": "run.start",
-            "run_id": run_id,
-            "agent": "claude",
-            "goal": goal or f"goal of {run_id}",
-            "cwd": cwd,
-            "ts": "2026-11-24T10:00:00Z",
-        },
-    ]
-    for i, command in enumerate(commands):
-        lines.append(
-            {
-                "type": "step.before",
-                "run_id": run_id,
-                "step_id": f"s{i}",
-                "tool": "bash",
-                "input": {"command": command},
-                "cwd": cwd,
-                "ts": "2026-11-24T10:00:01Z",
-            }
-        )
-        lines.append(
-            {
-                "type": "step.after",
-                "run_id": run_id,
-                "step_id": f"s{i}",
-                "status": "success",
-                "exit_code": 0,
-                "stdout": f"ok {i}\n",
-                "duration_ms": 1500 + i,
-                "ts": "2026-11-24T10:00:03Z",
-            }
-        )
-    lines.append({"type": "run.end", "run_id": run_id, "status": "success", "ts": "2026-11-24T10:02:00Z"})
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
+    return native_trace(
+        path, commands, run_id=run_id, cwd=cwd, goal=goal or f"goal of {run_id}", agent="claude"
+    )

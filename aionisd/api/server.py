@@ -16,6 +16,7 @@ import trio
 
 from aionisd.api import protocol as p
 from aionisd.api.bus import Subscription
+from aionisd.client import answers
 from aionisd.paths import ensure_private_dir
 from aionisd.store import events as event_log
 
@@ -46,23 +47,11 @@ def peer_uid(sock: trio.socket.SocketType) -> int:
     return int(struct.unpack("3i", creds)[1])
 
 
-def _answers(path: Path) -> bool:
-    s = stdsocket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
-    s.settimeout(1.0)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 async def bind(path: Path) -> trio.SocketListener:
     """Bind under umask 0177 (the socket is born 0600; no chmod window); refuse if a daemon answers."""
     ensure_private_dir(path.parent)
     if path.exists() or path.is_symlink():
-        if _answers(path):
+        if answers(path):
             raise AlreadyRunning(f"another aionisd already answers on {path}")
         path.unlink()
     sock = trio.socket.socket(stdsocket.AF_UNIX, stdsocket.SOCK_STREAM)
