@@ -11,6 +11,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aionisd.api import protocol as p
@@ -85,16 +86,28 @@ def signer(service: Service, *, create: bool = True) -> Signer:
         key = load_private(path)
     except (SigningError, OSError) as e:
         raise RpcError(p.NO_KEY, f"cannot load signing key {path}: {e}") from None
-    principal = key.comment or default_principal()
+    trusted = trust_store(service).find(key.keyid)
+    principal = (trusted[0].principals.split(",")[0] if trusted else "") or key.comment or default_principal()
     return Signer(key, principal)
 
 
-def init_key(service: Service, principal: str) -> dict[str, Any]:
+def init_key(service: Service, principal: str, use: str | None = None) -> dict[str, Any]:
+    """Create the signing key, or adopt an existing OpenSSH Ed25519 key (e.g. ~/.ssh/id_ed25519)
+    by linking to it, so the secret is never copied; either way, trust it."""
     path = key_path(service)
-    if path.exists():
+    if path.exists() or path.is_symlink():
         raise RpcError(p.CONFLICT, f"a key already exists at {path}")
-    key = generate(principal)
-    save_private(key, path)
+    if use:
+        source = Path(use).expanduser().resolve()
+        try:
+            key = load_private(source)
+        except (SigningError, OSError) as e:
+            raise RpcError(p.INVALID_PARAMS, f"cannot use {source}: {e}", {"field": "use"}) from None
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.symlink_to(source)
+    else:
+        key = generate(principal)
+        save_private(key, path)
     trust_store(service).add(principal, key.public)
     with service.write() as db:
         audit.append(db, "key.created", key.keyid, {"principal": principal, "path": str(path)})

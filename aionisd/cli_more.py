@@ -173,7 +173,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "init":
-        res = call(args, "keys.init", principal=args.principal)
+        use = str(Path(args.use).expanduser().resolve()) if args.use else None
+        res = call(args, "keys.init", principal=args.principal, use=use)
         emit(
             args,
             res,
@@ -255,8 +256,11 @@ def register(add: Any, common: argparse.ArgumentParser) -> None:
 
     p = add("keys", cmd_keys, "signing keys and the trust list")
     ks = p.add_subparsers(dest="keys_command", metavar="init|list|trust|revoke")
-    q = ks.add_parser("init", help="create your signing key and trust it", parents=[common])
-    q.add_argument("--principal", help="who signs (default: user@host)")
+    q = ks.add_parser("init", help="create your signing key (or adopt one) and trust it", parents=[common])
+    q.add_argument("--principal", help="who signs (default: the key's comment, else user@host)")
+    q.add_argument(
+        "--use", metavar="KEY", help="adopt an existing OpenSSH Ed25519 key, e.g. ~/.ssh/id_ed25519"
+    )
     ks.add_parser("list", help="your key, trusted and revoked keys", parents=[common])
     q = ks.add_parser("trust", help="trust a public key (file or line)", parents=[common])
     q.add_argument("file", metavar="FILE")

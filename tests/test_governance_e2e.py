@@ -15,7 +15,7 @@ import pytest
 from aionisd.client import Client
 from aionisd.trace import TraceWriter
 from tests.conftest import Xdg, aionis
-from tests.e2e import compiled, wait_replay
+from tests.e2e import compiled, synthetic_trace, wait_replay
 from tests.httpstub import HttpStub, Reply
 
 pytestmark = pytest.mark.slow
@@ -165,3 +165,29 @@ def test_reject_records_a_signed_review_and_no_version(xdg: Xdg, start_daemon: A
     bad.write_text(json.dumps([{"op": "remove", "path": "/steps/9"}]))
     r = aionis(xdg, "repair", "propose", pb["id"], "--patch", str(bad))
     assert r.returncode == 1 and "invalid patch" in r.stderr
+
+
+def test_review_not_required_applies_and_promotes_a_repair_that_passed_shadow(
+    xdg: Xdg, start_daemon: Any, tmp_path: Path
+) -> None:
+    xdg.write_config("[governance]\nreview_required = false\nauto_promote_on_pass = true\n")
+    d = start_daemon()
+    (tmp_path / "r").mkdir()
+    pb = compiled(d.socket, synthetic_trace(tmp_path / "t.jsonl", tmp_path / "r", ["touch made"]))
+    patch = [{"op": "replace", "path": "/steps/0/note", "value": "made idempotent"}]
+    decided = False
+
+    def on(method: str, params: dict[str, Any]) -> None:
+        nonlocal decided
+        decided = decided or params.get("kind") == "review.decided"
+
+    with Client(d.socket, on_notify=on) as c:
+        c.call("events.subscribe", kinds=["review.decided"])
+        rep = c.call("repairs.propose", playbook_id=pb["id"], patch=patch, workdir=str(tmp_path / "r"))
+        while not decided:
+            c.read()
+        assert c.call("repairs.get", id=rep["id"])["status"] == "approved"
+        versions = c.call("playbooks.get", id=pb["id"])["versions"]
+        entry = c.call("audit.list", action="review.decided")["entries"][0]
+    assert [(v["version"], v["status"]) for v in versions] == [(1, "draft"), (2, "active")]
+    assert entry["actor"] == "aionisd (review_required = false)"

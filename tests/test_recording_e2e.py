@@ -142,3 +142,12 @@ def test_live_watch_survives_sigkill_without_loss_or_duplicates(
     keys = [s["key"] for s in run["steps"]]
     assert len(keys) == len(set(keys))
     assert [s["seq"] for s in run["steps"]] == list(range(1, len(keys) + 1))
+
+
+def test_a_watched_directory_that_appears_later(xdg: Xdg, start_daemon: Any, tmp_path: Path) -> None:
+    later = tmp_path / "not-yet" / "logs"
+    d = start_daemon("--no-watch", "--watch", str(later))
+    later.mkdir(parents=True)
+    (later / "session.jsonl").write_bytes(SIDECHAIN.read_bytes())
+    run = _wait_for_steps(d.socket, 5)
+    assert command_counts(run)[0] == 5

@@ -150,10 +150,7 @@ async def test_the_network_is_out_of_reach_under_bwrap(workdir: Path) -> None:
         listener.listen()
         port = listener.getsockname()[1]
         python = os.path.realpath(sys.executable)  # a venv under /tmp is hidden by the sandbox's /tmp
-        connect = (
-            f'{python} -c "import socket; '
-            f"socket.create_connection(('127.0.0.1', {port}), timeout=2)\""
-        )
+        connect = f"{python} -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)\""
         doc = playbook({"id": "net", "run": connect})
         sandboxed = await shadow_validate(doc, workdir=workdir, params={}, env={})
         plain = await shadow_validate(doc, workdir=workdir, params={}, env={}, use_sandbox=False)

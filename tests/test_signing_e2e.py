@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,22 @@ def test_export_verify_import_on_a_second_machine(
     assert len(set(reasons.values())) == len(reasons), reasons  # each refused with its own reason
     assert "revoked" in reasons["revoked"].lower()
     assert "type" in reasons["type"].lower()
+
+
+def test_an_existing_ssh_key_can_sign(xdg: Xdg, start_daemon: Any, tmp_path: Path) -> None:
+    ssh = Path(xdg.env["HOME"]) / ".ssh"
+    ssh.mkdir(mode=0o700)
+    key = ssh / "id_ed25519"
+    r = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(key)])
+    if r.returncode != 0:
+        pytest.skip("ssh-keygen is not available")
+    d = start_daemon()
+    r = aionis(xdg, "keys", "init", "--use", str(key), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["principal"] == "me@laptop"
+    assert (xdg.config_dir / "keys" / "id_ed25519").resolve() == key, "linked, not copied"
+    pb = compiled(d.socket, synthetic_trace(tmp_path / "t.jsonl", tmp_path / "rec", ["touch x"]))
+    v = json.loads(aionis(xdg, "verify", pb["id"], "--json").stdout)
+    assert v == {"ok": True, "signer": "me@laptop", "reason": None}
+    again = aionis(xdg, "keys", "init")
+    assert again.returncode == 1 and "already exists" in again.stderr

@@ -288,14 +288,23 @@ async def playbooks_promote(conn: Connection, params: dict[str, Any]) -> dict[st
 
 @method(
     "keys.init",
-    Param("principal", "string", description="who signs (default: user@host)"),
-    summary="Create the signing key (OpenSSH Ed25519, 0600) and trust it.",
+    Param("principal", "string", description="who signs (default: the key's comment, else user@host)"),
+    Param("use", "string", description="adopt this OpenSSH Ed25519 private key instead (linked)"),
+    summary="Create the signing key (OpenSSH Ed25519, 0600), or adopt an existing one, and trust it.",
     errors=(p.CONFLICT,),
 )
 async def keys_init(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
 
-    return catalog.init_key(svc(conn), params.get("principal") or catalog.default_principal())
+    principal = params.get("principal")
+    if not principal and params.get("use"):
+        from aionisd.signing import SigningError, load_private
+
+        try:
+            principal = load_private(params["use"]).comment or None
+        except (SigningError, OSError):
+            principal = None
+    return catalog.init_key(svc(conn), principal or catalog.default_principal(), params.get("use"))
 
 
 @method("keys.list", summary="Your signing key and the trusted and revoked keys.")
