@@ -10,7 +10,6 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +55,15 @@ def _stamp(path: Any) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
+def _trust_key(service: Service) -> tuple[Any, ...]:
+    a, r = service.paths.allowed_signers, service.paths.revoked_keys
+    return (str(a), _stamp(a), str(r), _stamp(r))
+
+
 def trust_store(service: Service) -> TrustStore:
     """The trust list, re-read only when one of its files changed."""
+    key = _trust_key(service)
     a, r = service.paths.allowed_signers, service.paths.revoked_keys
-    key = (str(a), _stamp(a), str(r), _stamp(r))
     ts = _TRUST_CACHE.get(key)
     if ts is None:
         _TRUST_CACHE.clear()
@@ -121,22 +125,23 @@ def init_key(service: Service, principal: str, use: str | None = None) -> dict[s
 
 
 def check(service: Service, envelope: Any) -> Verification:
-    """Verify against the trust list; results are memoised per (envelope, trust files, day)
-    because listing and search verify every row they show."""
+    """Verify against the trust list. Listing and search verify every row they show, so results
+    are memoised per (envelope, trust files' stamps); a signer with a validity window is always
+    re-checked, since time alone can end it."""
     ts = trust_store(service)
     if not isinstance(envelope, dict):
         return verify(envelope, ts, expected_type=PAYLOAD_TYPE_PLAYBOOK)
     sigs = tuple(
         (s.get("keyid"), s.get("sig")) for s in envelope.get("signatures") or [] if isinstance(s, dict)
     )
-    key = (
-        envelope.get("payloadType"),
-        envelope.get("payload"),
-        sigs,
-        id(ts),
-        datetime.now(UTC).strftime("%Y%m%d%H"),
-    )
+    key = (envelope.get("payloadType"), envelope.get("payload"), sigs, _trust_key(service))
     v = _VERIFY_CACHE.get(key)
+    if (
+        v is not None
+        and v.ok
+        and any(e.valid_after is not None or e.valid_before is not None for e in ts.find(v.keyid or ""))
+    ):
+        v = None
     if v is None:
         if len(_VERIFY_CACHE) > 20_000:
             _VERIFY_CACHE.clear()

@@ -30,8 +30,12 @@ def _connect(args: argparse.Namespace, **kw: Any) -> Client:
     return Client(args.socket, **kw)
 
 
+LONG = {"ingest", "playbooks.compile", "playbooks.import", "reviews.decide", "repairs.propose"}
+
+
 def call(args: argparse.Namespace, method: str, /, **params: Any) -> Any:
-    with _connect(args) as c:
+    """One call; work that grows with its input (ingest, compile, ...) waits as long as it takes."""
+    with _connect(args, timeout=None if method in LONG else 30.0) as c:
         return c.call(method, **{k: v for k, v in params.items() if v is not None})
 
 
@@ -212,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except TimeoutError:
+        print("aionis: aionisd did not answer in time (it may still be working; see `aionis status`)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAIL
+    except OSError as e:
+        print(f"aionis: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

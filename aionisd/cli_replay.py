@@ -65,8 +65,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for kind, d in state["early"]:
             if d.get("replay_id") == state["rid"]:
                 show(kind, d)
-        while not state["finished"]:
-            c.read()
+        try:
+            while not state["finished"]:
+                c.read()
+        except KeyboardInterrupt:
+            if args.mode != "simulate":
+                with _connect(args) as stop:
+                    stop.call("replay.cancel", replay_id=state["rid"])
+                print(f"aionis: cancelled replay {state['rid']}", file=sys.stderr)
+            return 130
         res = c.call("replay.get", replay_id=state["rid"])
     out = {
         "replay_id": res["replay_id"],

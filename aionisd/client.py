@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import socket
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,15 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.data = data
+
+
+def check_peer(sock: socket.socket, path: Path) -> None:
+    """Refuse a socket served by another user: it would receive our environment and prompts
+    (e.g. one planted in a shared /tmp before the daemon started)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    uid = struct.unpack("3i", creds)[1]
+    if uid != os.getuid():
+        raise DaemonNotRunning(f"refusing {path}: it is served by uid {uid}, not by you (uid {os.getuid()})")
 
 
 def answers(path: str | Path, timeout: float = 1.0) -> bool:
@@ -83,6 +94,11 @@ class Client:
         except OSError as e:
             self._sock.close()
             raise DaemonNotRunning(f"cannot reach aionisd on {self.path}: {e.strerror}") from e
+        try:
+            check_peer(self._sock, self.path)
+        except BaseException:
+            self._sock.close()
+            raise
         self._file = self._sock.makefile("rb")
         self.server_info = self.call("initialize", protocolVersion=p.PROTOCOL_VERSION, clientInfo=CLIENT_INFO)
 
@@ -134,11 +150,18 @@ class AsyncClient:
 
     async def connect(self, tg: anyio.abc.TaskGroup) -> None:
         import anyio
+        import anyio.abc
 
         try:
             self._stream = await anyio.connect_unix(str(self.path))
         except OSError as e:
             raise DaemonNotRunning(f"aionisd is not running (no daemon on {self.path})") from e
+        raw = self._stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        try:
+            check_peer(raw, self.path)
+        except DaemonNotRunning:
+            await self._stream.aclose()
+            raise
         tg.start_soon(self._reader)
         self.server_info = await self.call(
             "initialize", protocolVersion=p.PROTOCOL_VERSION, clientInfo=CLIENT_INFO

@@ -41,6 +41,7 @@ async def on_failed_step(
     step: dict[str, Any],
     res: Any,
     env: dict[str, str],
+    params: dict[str, str] | None = None,
 ) -> RepairDecision | None:
     """Guided replay's hook: ask the repair sources, record what they propose, decide for this
     replay only. The playbook itself is never changed here."""
@@ -60,7 +61,7 @@ async def on_failed_step(
         failure=failure,
         replay_id=replay_id,
         step_index=index,
-        context={"workdir": wd, "notes": notes},
+        context={"workdir": wd, "params": params or {}, "notes": notes},
         env=env,
     )
     patched = apply(doc, proposal.patch)
@@ -145,7 +146,13 @@ def record(
             },
         )
     if status == "pending_review" and service.config.governance.auto_shadow_validate:
-        start_shadow(service, rid, env or {})
+        if service.config.replay.allow_local_exec:
+            start_shadow(service, rid, env or {})
+        else:
+            with service.write() as db:
+                skipped = {"status": "skipped", "sandbox": "none",
+                           "reason": "not run: [replay] allow_local_exec = false"}  # fmt: skip
+                db.conn.execute("UPDATE repairs SET shadow = ? WHERE id = ?", (dumps(skipped), rid))
     return get(service, rid)
 
 
@@ -156,7 +163,16 @@ def start_shadow(service: Service, repair_id: str, env: dict[str, str]) -> None:
     nursery.start_soon(shadow, service, repair_id, env)
 
 
-async def shadow(service: Service, repair_id: str, env: dict[str, str]) -> dict[str, Any]:
+async def shadow(service: Service, repair_id: str, env: dict[str, str]) -> dict[str, Any] | None:
+    """Run in the daemon's nursery: whatever goes wrong is logged, never the daemon's end."""
+    try:
+        return await _shadow(service, repair_id, env)
+    except Exception:
+        log.exception("shadow validation of %s failed", repair_id)
+        return None
+
+
+async def _shadow(service: Service, repair_id: str, env: dict[str, str]) -> dict[str, Any]:
     """Run the patched playbook strict in a throwaway copy of the replay's workdir."""
     from aionisd.shadow import shadow_validate
 
@@ -193,7 +209,13 @@ async def shadow(service: Service, repair_id: str, env: dict[str, str]) -> dict[
             "repair.shadow_finished",
             {"id": repair_id, "status": result["status"], "sandbox": result.get("sandbox")},
         )
-    if result["status"] == "passed" and not service.config.governance.review_required:
+    if (
+        result["status"] == "passed"
+        and not service.config.governance.review_required
+        and (
+            _row(service, repair_id)["status"] == "pending_review"  # a person may have decided meanwhile
+        )
+    ):
         decide(
             service,
             repair_id,
@@ -251,6 +273,10 @@ def decide(
         raise RpcError(p.CONFLICT, f"repair {repair_id} is {rep['status']}, not awaiting review")
     row = pb_store.resolve(service.db, rep["playbook_id"], rep["version"])
     assert row is not None
+    base = catalog.check(service, row["envelope"])
+    if decision == "approve" and not base.ok:
+        # Signing a patched copy would launder an untrusted or tampered playbook into a trusted one.
+        raise catalog.refusal(base)
     reviewer = catalog.signer(service)
     shadow_result = rep["shadow"]
     out_pb: dict[str, Any] = {

@@ -186,7 +186,7 @@ class ReplayService:
             env=replay_env,
             params=params,
             on_event=self._sink(rid),
-            repair=self._repair_hook(rid, row, replay_env) if mode == "guided" else None,
+            repair=self._repair_hook(rid, row, replay_env, params) if mode == "guided" else None,
             default_timeout_s=float(self.service.config.replay.step_timeout_s),
         )
         info = {
@@ -245,10 +245,13 @@ class ReplayService:
             if a.scope.cancelled_caught or res.status == "running":
                 res.status = "cancelled"
                 res.reason = res.reason or "cancelled"
-            self._flush(rid)
+            try:
+                self._flush(rid)
+                with self.service.write() as db:
+                    self._close_row(db, rid, res.status, res.reason, res)
+            except Exception:  # a full disk or a held lock must not end the daemon with it
+                log.exception("replay %s: could not record its end (marked on the next start)", rid)
             self._buf.pop(rid, None)
-            with self.service.write() as db:
-                self._close_row(db, rid, res.status, res.reason, res)
             self.active.pop(rid, None)
             a.done.set()
 
@@ -395,11 +398,11 @@ class ReplayService:
             )
         return None
 
-    def _repair_hook(self, rid: str, row: dict[str, Any], env: dict[str, str]) -> Any:
+    def _repair_hook(self, rid: str, row: dict[str, Any], env: dict[str, str], params: dict[str, str]) -> Any:
         from aionisd import governance
 
         async def hook(doc: dict[str, Any], index: int, step: dict[str, Any], res: Any) -> Any:
-            return await governance.on_failed_step(self.service, rid, row, doc, index, step, res, env)
+            return await governance.on_failed_step(self.service, rid, row, doc, index, step, res, env, params)
 
         return hook
 

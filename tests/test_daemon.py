@@ -186,3 +186,35 @@ def test_subscribe_live_with_kinds(daemon: Daemon, tmp_path: Path) -> None:
     assert msg["method"] == "events.notify" and msg["params"]["kind"] == "run.started"
     assert sub.call("events.unsubscribe", subscription=msg["params"]["subscription"])["result"]
     assert sub.call("events.unsubscribe", subscription=999)["error"]["code"] == -32001
+
+
+def test_client_refuses_a_socket_served_by_another_uid(tmp_path: Path) -> None:
+    """Another user could plant a socket in a shared /tmp first: our env must not go to it."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to listen as another uid")
+    from aionisd.client import Client, DaemonNotRunning
+
+    d = Path(tempfile.mkdtemp(prefix="aionis-planted-"))
+    os.chmod(d, 0o777)
+    path = d / "aionisd.sock"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child: the impostor
+        os.close(r)
+        os.setgid(65534)
+        os.setuid(65534)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(path))
+        s.listen()
+        os.write(w, b"ready")
+        conn, _ = s.accept()
+        conn.recv(65536)
+        os._exit(0)
+    os.close(w)
+    assert os.read(r, 5) == b"ready"
+    try:
+        with pytest.raises(DaemonNotRunning, match="served by uid 65534"):
+            Client(path)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -161,6 +161,16 @@ def test_reject_records_a_signed_review_and_no_version(xdg: Xdg, start_daemon: A
         assert c.call("repairs.get", id=rid)["status"] == "rejected"
     again = aionis(xdg, "review", rid, "--approve")
     assert again.returncode == 1 and "not awaiting review" in again.stderr
+    with Client(d.socket) as c:  # allow_local_exec is off: no shadow run executes the patch
+        assert c.call("repairs.get", id=rid)["shadow"]["status"] == "skipped"
+    # Approval never launders an untrusted playbook into a newly signed, trusted version.
+    second = json.loads(aionis(xdg, "repair", "propose", pb["id"], "--patch", str(patch), "--json").stdout)
+    signers = xdg.config_dir / "allowed_signers"
+    kept = signers.read_text()
+    signers.write_text("")
+    refused = aionis(xdg, "review", second["id"], "--approve")
+    assert refused.returncode == 1 and "allowed_signers" in refused.stderr
+    signers.write_text(kept)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"op": "remove", "path": "/steps/9"}]))
     r = aionis(xdg, "repair", "propose", pb["id"], "--patch", str(bad))
@@ -170,7 +180,10 @@ def test_reject_records_a_signed_review_and_no_version(xdg: Xdg, start_daemon: A
 def test_review_not_required_applies_and_promotes_a_repair_that_passed_shadow(
     xdg: Xdg, start_daemon: Any, tmp_path: Path
 ) -> None:
-    xdg.write_config("[governance]\nreview_required = false\nauto_promote_on_pass = true\n")
+    xdg.write_config(
+        "[replay]\nallow_local_exec = true\n"
+        "[governance]\nreview_required = false\nauto_promote_on_pass = true\n"
+    )
     d = start_daemon()
     (tmp_path / "r").mkdir()
     pb = compiled(d.socket, synthetic_trace(tmp_path / "t.jsonl", tmp_path / "r", ["touch made"]))

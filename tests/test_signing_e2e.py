@@ -126,3 +126,12 @@ def test_an_existing_ssh_key_can_sign(xdg: Xdg, start_daemon: Any, tmp_path: Pat
     assert v == {"ok": True, "signer": "me@laptop", "reason": None}
     again = aionis(xdg, "keys", "init")
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_revoking_the_signer_is_honoured_at_once(daemon: Daemon, xdg: Xdg, tmp_path: Path) -> None:
+    pb = compiled(daemon.socket, synthetic_trace(tmp_path / "t.jsonl", tmp_path / "rec", ["touch x"]))
+    assert json.loads(aionis(xdg, "verify", pb["id"], "--json").stdout)["ok"] is True  # now cached
+    keyid = json.loads(aionis(xdg, "keys", "list", "--json").stdout)["key"]["keyid"]
+    assert aionis(xdg, "keys", "revoke", keyid).returncode == 0
+    out = json.loads(aionis(xdg, "verify", pb["id"], "--json").stdout)
+    assert out["ok"] is False and "revoked" in out["reason"].lower()

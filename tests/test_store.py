@@ -84,3 +84,16 @@ def test_events_merge_by_key_and_usage_dedupes(tmp_path: Path) -> None:
     assert run.tokens.input == 10 and run.tokens.output == 1
     kinds = [k for (k,) in db.conn.execute("SELECT kind FROM events ORDER BY seq")]
     assert kinds.count("run.started") == 1 and kinds.count("step.recorded") == 2
+
+
+def test_history_with_kinds_finds_a_rare_kind_far_behind(tmp_path: Path) -> None:
+    from aionisd.store import events
+
+    db = Database(tmp_path / "e.db")
+    with db.tx():
+        for _ in range(30_000):
+            events.append(db, "step.recorded", {})
+        events.append(db, "review.decided", {"x": 1})
+    found = events.since(db, 0, ["review."], limit=100)  # a page as small as the pump asks for
+    assert [e["kind"] for e in found] == ["review.decided"] and found[0]["seq"] == 30_001
+    assert len(events.since(db, 29_990, ["step.recorded", "review.decided"])) == 11
