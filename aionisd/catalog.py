@@ -244,17 +244,11 @@ def compile_run(
         raise RpcError(p.NOTHING_TO_REPLAY, str(e)) from None
     doc = compiled.doc
     info = store_signed(service, doc, playbook_id=None, run_id=run.id)
-    report = compiled.report
-    report_d = report if isinstance(report, dict) else getattr(report, "__dict__", {})
-    if hasattr(report, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        report_d = asdict(report)
     return {
         **info,
         "steps": len(doc.get("steps", [])),
         "checks": len(doc.get("success", [])),
-        "report": report_d,
+        "report": compiled.report.to_dict(),
     }
 
 
@@ -325,7 +319,6 @@ def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
         ver = doc["version"]
         if db.one("SELECT 1 FROM playbook_versions WHERE playbook_id = ? AND version = ?", (pid, ver)):
             raise RpcError(p.CONFLICT, f"{pid} already has a different version {ver}")
-        env = parse_envelope(envelope)
         store.insert(
             db,
             playbook_id=pid,
@@ -335,7 +328,7 @@ def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
             status=doc.get("status") if doc.get("status") in store.STATUSES else "draft",
             signer=v.signer,
             keyid=v.keyid,
-            envelope=_env_dict(env, envelope),
+            envelope=parse_envelope(envelope).to_dict(),  # as verified, without stray fields
             doc=doc,
             run_id=None,
         )
@@ -351,14 +344,6 @@ def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
             {"id": pid, "name": doc["name"], "version": ver, "digest": digest},
         )
     return {"id": pid, "version": ver, "digest": digest, "new": True}
-
-
-def _env_dict(env: Any, raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    d: dict[str, Any] = json.loads(text)
-    return d
 
 
 def _lineage_for(db: Any, doc: dict[str, Any], digest: str) -> str:

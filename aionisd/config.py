@@ -69,16 +69,15 @@ class Config:
 
     def watch_dirs(self) -> dict[str, Path]:
         """Each adapter's directory with ~ and $VARS expanded ($XDG_DATA_HOME defaults as XDG says)."""
-        env = dict(os.environ)
-        env.setdefault("XDG_DATA_HOME", str(Path.home() / ".local/share"))
+        from aionisd.paths import data_dir
+
+        data_home = str(data_dir().parent)
         out = {}
         for f in fields(self.watch):
             raw = getattr(self.watch, f.name)
             if raw:
-                expanded = raw
-                for k, v in env.items():
-                    expanded = expanded.replace(f"${{{k}}}", v).replace(f"${k}", v)
-                out[f.name] = Path(os.path.expanduser(expanded))
+                raw = raw.replace("${XDG_DATA_HOME}", data_home).replace("$XDG_DATA_HOME", data_home)
+                out[f.name] = Path(os.path.expanduser(os.path.expandvars(raw)))
         return out
 
 

@@ -31,7 +31,6 @@ class IngestSummary:
     adapter: str | None
     runs: dict[str, int] = field(default_factory=dict)  # run id -> steps seen in this pass
     errors: list[dict[str, Any]] = field(default_factory=list)
-    bytes: int = 0
 
 
 def _choose(path: Path, key: str | None) -> Adapter | None:
@@ -149,7 +148,6 @@ def _commit(
         ).fetchone()
         if row:
             summary.runs[row[0]] = row[1]
-    summary.bytes = src.offset
 
 
 class Watcher:

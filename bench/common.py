@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,22 +60,12 @@ def xdg_tree(config: str = "") -> Iterator[dict[str, str]]:
 
 @contextlib.contextmanager
 def daemon(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    notify = Path(env["XDG_RUNTIME_DIR"]) / "notify.sock"
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    ns.bind(str(notify))
-    ns.settimeout(60)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aionisd.daemon", *(args or ("--no-watch",))],
-        env={**os.environ, **env, "NOTIFY_SOCKET": str(notify)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    from aionisd.launch import start_daemon
+
+    proc = start_daemon(args or ("--no-watch",), env={**os.environ, **env}, timeout=60)
     try:
-        while b"READY=1" not in ns.recv(4096):
-            pass
         yield proc
     finally:
-        ns.close()
         proc.terminate()
         proc.wait(20)
 

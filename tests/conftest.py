@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from aionisd import launch
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "samples"
@@ -65,6 +65,20 @@ def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Xdg:
     return Xdg(root, env)
 
 
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"PATH": os.environ["PATH"], "HOME": str(home)}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    wd = tmp_path / "work"
+    wd.mkdir()
+    return wd
+
+
 class Daemon:
     """The real aionisd process; started when systemd-style READY=1 arrives, not after a sleep."""
 
@@ -81,32 +95,13 @@ class Daemon:
         return self.xdg.socket
 
     def start(self, timeout: float = 20) -> Daemon:
-        notify_path = self.xdg.root / f"notify-{os.getpid()}-{id(self)}.sock"
-        notify_path.unlink(missing_ok=True)
-        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        ns.bind(str(notify_path))
-        env = {**os.environ, **self.xdg.env, "NOTIFY_SOCKET": str(notify_path)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aionisd.daemon", *self.args],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
-        )
-        pidfd = os.pidfd_open(self.proc.pid)
         try:
-            while True:
-                ready, _, _ = select.select([ns, pidfd], [], [], timeout)
-                if not ready:
-                    raise RuntimeError(f"aionisd did not become ready:\n{self.log.read_text()}")
-                if ns in ready and b"READY=1" in ns.recv(4096):
-                    return self
-                if pidfd in ready:  # it exited before saying READY
-                    self.proc.wait()
-                    raise RuntimeError(f"aionisd exited with {self.proc.returncode}:\n{self.log.read_text()}")
-        finally:
-            os.close(pidfd)
-            ns.close()
-            notify_path.unlink(missing_ok=True)
+            self.proc = launch.start_daemon(
+                self.args, env={**os.environ, **self.xdg.env}, stderr=self.log.open("ab"), timeout=timeout
+            )
+        except launch.DaemonFailed as e:
+            raise RuntimeError(f"{e}:\n{self.log.read_text()}") from None
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         assert self.proc is not None

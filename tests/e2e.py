@@ -9,6 +9,20 @@ from typing import Any
 from aionisd.client import Client
 
 
+def playbook(steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A minimal playbook document around `steps` (for engine and checks tests)."""
+    return {
+        "schema": "aionis.playbook/v1",
+        "name": "t",
+        "version": 1,
+        "params": [],
+        "preconditions": [],
+        "steps": steps,
+        "success": [],
+        **extra,
+    }
+
+
 def native_trace(
     path: Path,
     commands: list[str],

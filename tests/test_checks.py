@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,25 +17,7 @@ from aionisd.replay.checks import (
     simulate,
     substitute,
 )
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    return {"PATH": os.environ["PATH"], "HOME": str(home)}
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    wd = tmp_path / "work"
-    wd.mkdir()
-    return wd
-
-
-def playbook(steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"schema": "aionis.playbook/v1", "name": "t", "params": [], "preconditions": [],
-            "steps": steps, "success": [], **extra}  # fmt: skip
+from tests.e2e import playbook
 
 
 def cmd(run: str, **extra: Any) -> dict[str, Any]:

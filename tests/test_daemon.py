@@ -43,7 +43,7 @@ def test_status_cli_human_and_json(daemon: Daemon, xdg: Xdg) -> None:
         "playbooks": 0,
         "repairs_pending": 0,
         "ingest_errors": 0,
-    } or set(out["counts"]) >= {"runs", "steps", "playbooks", "repairs_pending"}
+    }
     human = aionis(xdg, "status")
     assert human.returncode == 0 and "aionisd" in human.stdout and str(xdg.db) in human.stdout
 

@@ -7,11 +7,9 @@ SimulatedRunner where it is about the engine's own decisions.
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
 from aionisd.replay.engine import (
@@ -19,30 +17,11 @@ from aionisd.replay.engine import (
     RepairDecision,
     Replay,
     ReplayResult,
-    execute,
 )
 from aionisd.replay.runner import CommandResult, LocalRunner, Runner, SimulatedRunner, sha256_hex
+from tests.e2e import playbook
 
 Event = tuple[str, dict[str, Any]]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    return {"PATH": os.environ["PATH"], "HOME": str(home)}
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    wd = tmp_path / "work"
-    wd.mkdir()
-    return wd
-
-
-def playbook(steps: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"schema": "aionis.playbook/v1", "name": "t", "version": 1, "params": [],
-            "preconditions": [], "steps": steps, "success": [], **extra}  # fmt: skip
 
 
 def cmd(sid: str, run: str, **extra: Any) -> dict[str, Any]:
@@ -75,7 +54,7 @@ async def run(
 ) -> tuple[ReplayResult, Recorder]:
     rec = Recorder()
     before = copy.deepcopy(doc)
-    result = await execute(
+    result = await Replay(
         doc,
         mode=mode,  # type: ignore[arg-type]
         runner=runner or LocalRunner(),
@@ -84,7 +63,7 @@ async def run(
         params=params or {},
         on_event=rec,
         **kw,
-    )
+    ).run()
     assert doc == before  # the engine never mutates the playbook
     return result, rec
 

@@ -21,7 +21,6 @@ from aionisd.replay.engine import (
     Replay,
     ReplayResult,
     StepOutcome,
-    execute,
 )
 from aionisd.replay.runner import (
     CommandResult,
@@ -54,7 +53,6 @@ __all__ = [
     "StepPlan",
     "confine",
     "evaluate_preconditions",
-    "execute",
     "resolve_params",
     "simulate",
     "substitute",

@@ -6,7 +6,7 @@ the playbook: guided repairs apply to the replay in progress only.
 
 Cancellation: cancel the caller's trio scope. The running step's process group is killed by the
 runner, `replay.step.finished` with status "cancelled" is emitted (shielded, at most 1 s), and
-`trio.Cancelled` propagates. A caller that needs the partial result uses `Replay` directly:
+`trio.Cancelled` propagates; `replay.result` keeps the partial result:
 
     replay = Replay(doc, mode="strict", ...)
     with trio.CancelScope() as scope:
@@ -603,30 +603,3 @@ class Replay:
                  "duration_ms": o.duration_ms, "stdout_size": 0, "stderr_size": 0,
                  "reason": "cancelled"},
             )  # fmt: skip
-
-
-async def execute(
-    doc: Mapping[str, Any],
-    *,
-    mode: Mode,
-    runner: Runner,
-    workdir: Path,
-    env: Mapping[str, str],
-    params: Mapping[str, str],
-    on_event: EventSink,
-    repair: RepairHook | None = None,
-    default_timeout_s: float = 600.0,
-) -> ReplayResult:
-    """Replay `doc`; raises `trio.Cancelled` when cancelled (module doc: the partial result)."""
-    replay = Replay(
-        doc,
-        mode=mode,
-        runner=runner,
-        workdir=workdir,
-        env=env,
-        params=params,
-        on_event=on_event,
-        repair=repair,
-        default_timeout_s=default_timeout_s,
-    )
-    return await replay.run()
