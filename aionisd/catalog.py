@@ -90,6 +90,12 @@ def signer(service: Service, *, create: bool = True) -> Signer:
         key = load_private(path)
     except (SigningError, OSError) as e:
         raise RpcError(p.NO_KEY, f"cannot load signing key {path}: {e}") from None
+    if trust_store(service).is_revoked(key.keyid):
+        raise RpcError(
+            p.NO_KEY,
+            f"your signing key {key.keyid} is revoked: run `aionis keys init` to make a new one",
+            {"keyid": key.keyid},
+        )
     trusted = trust_store(service).find(key.keyid)
     principal = (trusted[0].principals.split(",")[0] if trusted else "") or key.comment or default_principal()
     return Signer(key, principal)
@@ -97,10 +103,11 @@ def signer(service: Service, *, create: bool = True) -> Signer:
 
 def init_key(service: Service, principal: str, use: str | None = None) -> dict[str, Any]:
     """Create the signing key, or adopt an existing OpenSSH Ed25519 key (e.g. ~/.ssh/id_ed25519)
-    by linking to it, so the secret is never copied; either way, trust it."""
+    by linking to it, so the secret is never copied; either way, trust it. A revoked key in the
+    way is set aside (it can sign nothing trusted), so `keys init` is the one way to a new key."""
     path = key_path(service)
     if path.exists() or path.is_symlink():
-        raise RpcError(p.CONFLICT, f"a key already exists at {path}")
+        _set_aside_revoked(service, path)
     if use:
         source = Path(use).expanduser().resolve()
         try:
@@ -124,6 +131,28 @@ def init_key(service: Service, principal: str, use: str | None = None) -> dict[s
     }
 
 
+def _set_aside_revoked(service: Service, path: Path) -> None:
+    """Move a revoked key (and its .pub) to `<name>.revoked-<n>`; an adopted key's link is only
+    removed, never its target. Any other key is a conflict."""
+    try:
+        keyid = load_private(path).keyid
+    except (SigningError, OSError):
+        keyid = None
+    if keyid is None or not trust_store(service).is_revoked(keyid):
+        raise RpcError(p.CONFLICT, f"a key already exists at {path}")
+    if path.is_symlink():
+        path.unlink()
+        return
+    n = 1
+    while path.with_name(f"{path.name}.revoked-{n}").exists():
+        n += 1
+    for f in (path, path.with_name(path.name + ".pub")):
+        if f.exists():
+            f.rename(f.with_name(f"{f.name}.revoked-{n}"))
+    with service.write() as db:
+        audit.append(db, "key.set_aside", keyid, {"path": str(path), "suffix": f"revoked-{n}"})
+
+
 def check(service: Service, envelope: Any) -> Verification:
     """Verify against the trust list. Listing and search verify every row they show, so results
     are memoised per (envelope, trust files' stamps); a signer with a validity window is always
@@ -135,6 +164,8 @@ def check(service: Service, envelope: Any) -> Verification:
         (s.get("keyid"), s.get("sig")) for s in envelope.get("signatures") or [] if isinstance(s, dict)
     )
     key = (envelope.get("payloadType"), envelope.get("payload"), sigs, _trust_key(service))
+    if not all(isinstance(x, str | None) for x in (*key[:2], *(y for s in sigs for y in s))):
+        return verify(envelope, ts, expected_type=PAYLOAD_TYPE_PLAYBOOK)  # malformed: nothing to cache
     v = _VERIFY_CACHE.get(key)
     if (
         v is not None
@@ -197,6 +228,12 @@ def store_signed(
             doc["version"] = store.next_version(db, playbook_id)
         payload = canonical(doc)
         digest = payload_digest(payload)
+        if playbook_id is None:
+            # The same run compiled again within the second is the same document: that version.
+            same = db.rows("SELECT playbook_id, version FROM playbook_versions WHERE digest = ?", (digest,))
+            if same:
+                return {"id": same[0]["playbook_id"], "name": doc["name"], "version": same[0]["version"],
+                        "digest": digest, "new": False}  # fmt: skip
         pid = playbook_id or "pb-" + digest.split(":", 1)[1][:12]
         envelope = sign(payload, PAYLOAD_TYPE_PLAYBOOK, s.key)
         store.insert(
@@ -221,7 +258,7 @@ def store_signed(
             {**info, "run_id": run_id, "signer": s.principal, "keyid": s.key.keyid},
         )
         event_log.append(db, "playbook.compiled", info)
-    return info
+    return {**info, "new": True}
 
 
 def compile_run(
@@ -234,12 +271,27 @@ def compile_run(
 ) -> dict[str, Any]:
     from aionisd.compile import NothingToReplay
     from aionisd.compile import compile_run as compile_doc
+    from aionisd.params import Substituter
 
+    if not run_id.strip():
+        raise RpcError(
+            p.INVALID_PARAMS, "run_id is empty: name a run (see `aionis runs`)", {"field": "run_id"}
+        )
+    literals = params or {}
+    try:
+        for k, v in literals.items():
+            if not isinstance(v, str):
+                raise ValueError(
+                    f"parameter {k!r} must be a string (the recorded literal), got {type(v).__name__}"
+                )
+        Substituter(None, None, literals)  # the compiler's own rules for names and literals
+    except ValueError as e:
+        raise RpcError(p.INVALID_PARAMS, str(e), {"field": "params"}) from None
     run = run_store.get_run(service.db, run_id)
     if run is None:
         raise RpcError(p.NOT_FOUND, f"no run {run_id}")
     try:
-        compiled = compile_doc(run, name=name, params=params or None, keep_probes=keep_probes)
+        compiled = compile_doc(run, name=name, params=literals or None, keep_probes=keep_probes)
     except NothingToReplay as e:
         raise RpcError(p.NOTHING_TO_REPLAY, str(e)) from None
     doc = compiled.doc

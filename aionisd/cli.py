@@ -77,7 +77,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"database {res['db']}",
         f"exec     {'allowed' if res['allow_local_exec'] else 'not allowed (allow_local_exec = false)'}",
         "watching " + (", ".join(f"{k}={v}" for k, v in res["watch"].items()) or "nothing"),
-        f"sources  {len(res['sources'])} files",
+        f"sources  {res['sources']['files']} files ({res['sources']['reading']} being read, "
+        f"{res['sources']['with_errors']} with errors)",
         f"counts   {c['runs']} runs, {c['steps']} steps, {c['playbooks']} playbooks, "
         f"{c['repairs_pending']} repairs pending",
     ]

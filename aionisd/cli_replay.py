@@ -11,6 +11,7 @@ from typing import Any
 
 from aionisd.cli import CliError, _connect, _trim, call, emit, table
 from aionisd.cli_more import _kv
+from aionisd.repair import outcome_line, repair_heading, repair_summary
 
 _MARK = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "not_run": "·", "cancelled": "⊘"}
 
@@ -92,7 +93,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             for s in res["steps"]
         ],
         "divergence": res["divergence"],
-        "repairs": [r.get("record", {}).get("repair_id") for r in res["repairs"]],
+        "repairs": [repair_summary(r) for r in res["repairs"]],
     }
     if args.json:
         print(json.dumps(out, indent=2))
@@ -116,7 +117,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"  expected {json.dumps(div['expected'])}, got {json.dumps(div['got'])}")
             if div.get("output_tail"):
                 print("  " + div["output_tail"].rstrip().replace("\n", "\n  "))
+        for line in repair_lines(res["repairs"]):
+            print(line)
     return 0 if res["status"] == "succeeded" else 1
+
+
+def repair_lines(repairs: list[dict[str, Any]]) -> list[str]:
+    """Per failing step handed to repair: what was decided, then each source's outcome and why."""
+    lines = []
+    for r in repairs:
+        lines.append(repair_heading(r))
+        lines.extend(f"  {outcome_line(o)}" for o in r.get("sources", []))
+    return lines
 
 
 def cmd_replays(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import hashlib
 import math
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from aionisd.classify import CHANGE, CHECK, PROBE, Cls, classify, idempotence, i
 from aionisd.classify import risk as command_risk
 from aionisd.params import HOME, WORKDIR, Substituter, infer_home, norm, strings_in, walk_strings
 from aionisd.playbook import SCHEMA, canonical_bytes
-from aionisd.preconditions import Use, infer
+from aionisd.preconditions import Use, changed_paths, infer
 from aionisd.secrets import Vault
 
 NOTHING = "nothing to replay: the run changed nothing"
@@ -394,8 +394,14 @@ def _note(a: _Action) -> str:
     return base
 
 
-def _creates(a: _Action, cwd: str, sub: Substituter) -> str | None:
-    """A path the command certainly leaves behind, for `expect.creates`."""
+def _creates(a: _Action, cwd: str, sub: Substituter) -> tuple[str, bool] | None:
+    """A path the command certainly leaves behind, for `expect.creates`, and whether strict may
+    skip the step when that path was there before the replay began.
+
+    Only a lone creator of that one path that the tool table calls idempotent whatever happened
+    in between (`mkdir -p DIR`) may be skipped: it would change nothing. A redirect, `cp`, `mv` or
+    `sed -i` always runs, and so does `touch`, whose effect (a new mtime) is never already there.
+    """
     parsed = parse(a.command)
     if any(s.words and s.words[0] in ("cd", "pushd", "rm", "mv", "rmdir") for s in parsed.commands):
         return None
@@ -410,8 +416,34 @@ def _creates(a: _Action, cwd: str, sub: Substituter) -> str | None:
         targets += [t for op, t in s.redirects if op in (">", ">>") and t and not t.startswith("/dev/")]
         for t in targets:
             if t and not re.search(r"[*?\[\]{}$`~]", t):
-                return sub.resolve(t, cwd)
+                lone = parsed.exact and len(parsed.commands) == 1 and len(targets) == 1
+                skippable = lone and w[0] == "mkdir" and not s.redirects and idempotence(a.command) == "state"
+                return sub.resolve(t, cwd), skippable
     return None
+
+
+def _last_writes(kept: list[_Action], cwds: list[str], sub: Substituter) -> set[int]:
+    """Kept file steps whose result is their file's content at the end of the run: no later step
+    can have changed that file (later commands' effects are enumerable and miss it)."""
+    finals: set[int] = set()
+    touched: set[str] = set()
+    opaque = False
+    for i in range(len(kept) - 1, -1, -1):
+        a, cwd = kept[i], cwds[i]
+        if a.optional:
+            continue
+        if a.kind in ("file_write", "file_edit"):
+            path = sub.resolve(a.path, cwd or None)
+            if not opaque and not any(path == t or path.startswith(t.rstrip("/") + "/") for t in touched):
+                finals.add(i)
+            touched.add(path)
+        elif a.kind == "command":
+            paths = changed_paths(a.command, cwd or sub.workdir or "/", sub)
+            opaque = opaque or paths is None
+            touched |= paths or set()
+        else:
+            opaque = True
+    return finals
 
 
 _STEP_FIELDS = tuple(f.name for f in dataclasses.fields(model.Step))
@@ -475,7 +507,7 @@ def compile_run(
         raise NothingToReplay(NOTHING)
 
     vault = Vault()
-    for reserved in (WORKDIR, HOME, *(params or {})):
+    for reserved in (WORKDIR, HOME, *(params or {}), *run.secrets):
         vault.reserve(reserved)
     for text in _texts(run, name, kept, checks):
         vault.collect(text)
@@ -489,9 +521,12 @@ def compile_run(
 
     steps: list[dict[str, Any]] = []
     uses: list[Use] = []
-    for i, a in enumerate(kept, 1):
-        cwd = cwd_of(a)
+    cwds = [cwd_of(a) for a in kept]
+    finals = _last_writes(kept, cwds, sub)
+    for i, (a, cwd) in enumerate(zip(kept, cwds, strict=True), 1):
         steps.append(_step_doc(f"s{i}", a, cwd, sub, tr))
+        if i - 1 in finals:
+            steps[-1]["last_write"] = True
         if not a.optional:
             path = sub.resolve(a.path, cwd or None) if a.path else ""
             uses.append(Use(a.kind, a.command, cwd, path))
@@ -512,7 +547,7 @@ def compile_run(
         uses.append(Use("command", a.command, cwd))
     report.kept, report.checks = len(steps), len(success)
 
-    param_names = frozenset({WORKDIR, HOME, *(params or {}), *vault.names.values()})
+    param_names = frozenset({WORKDIR, HOME, *(params or {}), *vault.names.values(), *run.secrets})
     goal = tr(run.goal[:4000]) if run.goal else None
     doc: dict[str, Any] = {
         "schema": SCHEMA,
@@ -534,7 +569,9 @@ def compile_run(
         "success": success,
         "created_at": _now(now),
     }
-    report.secrets_found = len(vault.names)
+    recorded = _redacted_at_ingest(run.secrets, doc)
+    doc["params"] += recorded
+    report.secrets_found = len(vault.names) + len(recorded)
     return Compiled(_seal(doc, vault), report)
 
 
@@ -570,7 +607,9 @@ def _step_doc(sid: str, a: _Action, cwd: str, sub: Substituter, tr: Callable[[st
             doc["expect"]["exit_code"] = 0 if st.status == "running" else _exit_code(st)
             created = _creates(a, cwd, sub)
             if created:
-                doc["expect"]["creates"] = tr(created)
+                doc["expect"]["creates"] = tr(created[0])
+                if created[1]:
+                    doc["idempotent"] = True
     elif a.kind == "file_write":
         content = tr(a.content)
         doc.update(
@@ -641,6 +680,22 @@ def _params(literals: dict[str, str], vault: Vault) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _redacted_at_ingest(names: Iterable[str], doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Secrets the store already holds as `${NAME}`: a parameter for each one the playbook uses."""
+    blob = canonical_bytes([doc["steps"], doc["success"], doc["preconditions"]]).decode("utf-8")
+    return [
+        {
+            "name": n,
+            "default": None,
+            "secret": True,
+            "description": "secret redacted when the run was recorded; "
+            f"read from the environment variable {n} at replay",
+        }
+        for n in sorted(names)
+        if "${" + n + "}" in blob
+    ]
 
 
 def _seal(doc: dict[str, Any], vault: Vault) -> dict[str, Any]:

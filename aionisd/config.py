@@ -32,6 +32,12 @@ class WatchConfig:
     codex: str = "~/.codex/sessions"
     gemini: str = "~/.gemini/tmp"
     native: str = "$XDG_DATA_HOME/aionis/traces"
+    max_line_bytes: int = 16 * 1024 * 1024
+
+
+MIN_LINE_BYTES = 1024  # below this, ordinary records would be skipped as too long
+
+WATCH_DIR_KEYS = ("claude_code", "codex", "gemini", "native")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +79,11 @@ class Config:
 
         data_home = str(data_dir().parent)
         out = {}
-        for f in fields(self.watch):
-            raw = getattr(self.watch, f.name)
+        for name in WATCH_DIR_KEYS:
+            raw = getattr(self.watch, name)
             if raw:
                 raw = raw.replace("${XDG_DATA_HOME}", data_home).replace("$XDG_DATA_HOME", data_home)
-                out[f.name] = Path(os.path.expanduser(os.path.expandvars(raw)))
+                out[name] = Path(os.path.expanduser(os.path.expandvars(raw)))
         return out
 
 
@@ -117,6 +123,8 @@ def _section(cls: type, data: Any, where: str, file: Path) -> Any:
             raise ConfigError(f"{file}: '{dotted}' must be {_EXPECT[name]}, got {value!r}")
         if name in ("int", "float") and value < 0:
             raise ConfigError(f"{file}: '{dotted}' must not be negative, got {value!r}")
+        if cls is WatchConfig and key == "max_line_bytes" and value < MIN_LINE_BYTES:
+            raise ConfigError(f"{file}: '{dotted}' must be at least {MIN_LINE_BYTES}, got {value!r}")
         kw[key] = value
     return cls(**kw)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import trio
 
 from aionisd import __version__
+from aionisd.api.server import IDLE_TIMEOUT_S, AlreadyRunning, Server, bind
 from aionisd.config import Config, ConfigError, load
 from aionisd.paths import Paths, UnsafePath
 
@@ -36,9 +37,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="watch DIR (any agent's logs, adapter chosen by content); repeatable; adds to [watch]",
     )
     ap.add_argument("--no-watch", action="store_true", help="do not watch the [watch] directories")
+    ap.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"close a client idle this long: no request, no subscription (default {IDLE_TIMEOUT_S:g})",
+    )
     ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     ap.add_argument("--version", action="version", version=f"aionisd {__version__}")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if not args.idle_timeout > 0:
+        ap.error("--idle-timeout must be a positive number of seconds")
+    return args
 
 
 def sd_notify(message: str) -> None:
@@ -56,16 +67,19 @@ def sd_notify(message: str) -> None:
             log.warning("sd_notify failed: %s", e)
 
 
-async def serve(config: Config, paths: Paths, extra_watch: list[Path], watch: bool) -> None:
+async def serve(
+    config: Config, paths: Paths, extra_watch: list[Path], watch: bool, idle_timeout: float
+) -> None:
     from aionisd.api.methods import METHODS
-    from aionisd.api.server import Server, bind
     from aionisd.service import Service
     from aionisd.store.db import Database
 
     listener = await bind(paths.socket)
-    db = Database(paths.db)
-    service = Service(config=config, paths=paths, db=db)
+    db: Database | None = None
     try:
+        db = Database(paths.db)
+        db.quick_check()
+        service = Service(config=config, paths=paths, db=db)
         async with trio.open_nursery() as nursery:
             from aionisd.replays import ReplayService
             from aionisd.store import audit
@@ -85,7 +99,7 @@ async def serve(config: Config, paths: Paths, extra_watch: list[Path], watch: bo
                         str(config.path or paths.config_file),
                         {"config": seen, "changed": last is not None},
                     )
-            server = Server(service, METHODS)
+            server = Server(service, METHODS, idle_timeout=idle_timeout)
             await nursery.start(server.serve, listener)
             if watch or extra_watch:
                 from aionisd.watch import Watcher
@@ -106,7 +120,8 @@ async def serve(config: Config, paths: Paths, extra_watch: list[Path], watch: bo
         except FileNotFoundError:
             pass
         await listener.aclose()
-        db.close()
+        if db is not None:
+            db.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         revoked_keys=d.revoked_keys,
         traces_dir=d.traces_dir,
     )
-    from aionisd.api.server import AlreadyRunning
+    from aionisd.store.db import StoreError
 
     try:
-        trio.run(serve, config, paths, [Path(w) for w in args.watch], not args.no_watch)
-    except AlreadyRunning as e:
+        trio.run(serve, config, paths, [Path(w) for w in args.watch], not args.no_watch, args.idle_timeout)
+    except (AlreadyRunning, StoreError) as e:
         print(f"aionisd: {e}", file=sys.stderr)
         return 1
     except (UnsafePath, OSError) as e:

@@ -13,7 +13,7 @@ from typing import Any
 
 from aionisd.api import protocol as p
 from aionisd.api.protocol import RpcError
-from aionisd.repair import Failure, Proposal, RepairRequest
+from aionisd.repair import Failure, Proposal, RepairRequest, outcome_line
 from aionisd.repair.patch import InvalidPatch, apply, step_diff
 from aionisd.replay.engine import RepairDecision
 from aionisd.service import Service
@@ -49,10 +49,12 @@ async def on_failed_step(
 
     failure = Failure(res.exit_code, res.stdout[-8192:], (res.stderr or res.error or "")[-8192:])
     req = RepairRequest(doc, index, step, failure)
-    proposal, notes = await propose(req, RepairConfig.from_section(service.config.repair), env)
+    proposal, outcomes = await propose(req, RepairConfig.from_section(service.config.repair), env)
+    sources = [o.as_dict() for o in outcomes]
+    notes = [outcome_line(o) for o in sources]
     log.info("replay %s step %d: %s", replay_id, index, "; ".join(notes))
     if proposal is None:
-        return None
+        return RepairDecision("none", sources=sources)
     wd = service.db.one("SELECT workdir FROM replays WHERE id = ?", (replay_id,))
     repair = record(
         service,
@@ -71,11 +73,12 @@ async def on_failed_step(
         "rationale": proposal.rationale,
     }
     if proposal.action == "continue":
-        return RepairDecision("continue", record=record_d)
+        return RepairDecision("continue", record=record_d, sources=sources)
     if proposal.action == "stop":
-        return RepairDecision("stop", record=record_d)
+        return RepairDecision("stop", record=record_d, sources=sources)
     added = len(patched["steps"]) - len(doc["steps"])
-    return RepairDecision("retry_with", steps=patched["steps"][index : index + added + 1], record=record_d)
+    steps = patched["steps"][index : index + added + 1]
+    return RepairDecision("retry_with", steps=steps, record=record_d, sources=sources)
 
 
 def record(

@@ -14,6 +14,7 @@ import anyio
 
 from aionisd.api import protocol as p
 from aionisd.client import ApiError, Client, DaemonNotRunning
+from aionisd.repair import repair_summary
 
 INSTRUCTIONS = (
     "aionis is execution memory: before working out how to do a task, call find_playbooks with "
@@ -84,8 +85,9 @@ def simulation_view(res: dict[str, Any]) -> dict[str, Any]:
 
 
 def replay_view(res: dict[str, Any]) -> dict[str, Any]:
-    keep = ("replay_id", "playbook", "mode", "status", "reason", "workdir", "divergence", "repairs")
+    keep = ("replay_id", "playbook", "mode", "status", "reason", "workdir", "divergence")
     out = {k: res[k] for k in keep if k in res}
+    out["repairs"] = [repair_summary(r) for r in res.get("repairs") or []]  # with each source's why
     for group in ("steps", "checks"):
         out[group] = [
             {k: s.get(k) for k in ("index", "id", "status", "exit_code", "duration_ms", "reason")}
@@ -156,7 +158,9 @@ def build(socket: str | None = None) -> Any:
     @server.tool(description="Replay a playbook (mode strict or guided) in workdir and wait for the "
                  "result (wait=false returns at once; then poll replay_status). Refuses, saying "
                  "why, when local execution is off or the signature is not trusted. On "
-                 "divergence, continue by hand from the diverging step.")  # fmt: skip
+                 "divergence, continue by hand from the diverging step. In guided mode, repairs "
+                 "gives each repair source's outcome (proposed, rejected, no_answer, error) and "
+                 "reason.")  # fmt: skip
     async def replay_playbook(id: str, workdir: str, mode: str = "strict",
                               params: dict[str, str] | None = None, version: int | None = None,
                               wait: bool = True) -> dict[str, Any]:  # fmt: skip

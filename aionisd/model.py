@@ -143,6 +143,7 @@ class Run:
     steps: list[Step] = field(default_factory=list)
     playbook_id: str | None = None
     playbook_version: int | None = None
+    secrets: dict[str, str] = field(default_factory=dict)  # NAME -> fingerprint, redacted at ingest
 
 
 def run_id_for(agent: str, session_id: str) -> str:

@@ -130,6 +130,20 @@ def infer(
     return st.out
 
 
+def changed_paths(command: str, cwd: str, sub: Substituter) -> frozenset[str] | None:
+    """Paths (and trees under them) `command` run in `cwd` may create, change or remove; None when
+    its effects cannot be enumerated, so a claim about a file's final content stays sound."""
+    parsed = parse(command)
+    moves = (("cd",), ("pushd",), ("popd",), ("ln",))
+    if not parsed.exact or any(unwrap(s.words)[:1] in moves for s in parsed.commands):
+        return None  # a changed cwd or a link makes the paths below mean something else
+    st = _State(sub, lambda s: s, frozenset())
+    _command(command, cwd, st, frozenset(), 0)
+    rw = {sub.resolve(t, cwd) for s in parsed.commands for op, t in s.redirects if op in ("<>", ">&") and t}
+    paths = frozenset(st.created | st.removed | rw)
+    return None if st.opaque or any(_GLOB.search(p) for p in paths) else paths
+
+
 def _command(text: str, cwd: str, st: _State, outer_defined: frozenset[str], depth: int) -> None:
     parsed = parse(text)
     defined = outer_defined | parsed.defined

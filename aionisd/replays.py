@@ -3,12 +3,10 @@ its events streamed and the replay recorded as a run of agent `aionis`."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import secrets as pyrandom
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from aionisd.api import protocol as p
 from aionisd.api.protocol import RpcError
 from aionisd.model import RunEvent, StepEvent, StepStatus
 from aionisd.replay.checks import PathEscape, confine, resolve_params, substitute
+from aionisd.replay.contain import kill_leftovers, remove_empty_cgroups
 from aionisd.replay.engine import Mode, Replay, ReplayResult
 from aionisd.replay.runner import LocalRunner
 from aionisd.service import Service
@@ -40,33 +39,11 @@ SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME", "SHELL"
 class Active:
     replay: Replay
     scope: trio.CancelScope
+    info: dict[str, Any]
+    runner: LocalRunner | None = None
+    workdir: str | None = None
+    """The real path this replay holds (strict and guided run one at a time per workdir)."""
     done: trio.Event = field(default_factory=trio.Event)
-
-
-REPLAY_TAG = "AIONIS_REPLAY_ID"
-
-
-def kill_leftovers(replay_id: str) -> int:
-    """SIGKILL every process (and its group) still tagged with this replay in its environment:
-    what a killed daemon's replay left running. The tag, not a stored pid, says it is ours."""
-    tag = f"{REPLAY_TAG}={replay_id}".encode()
-    killed = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                if tag not in f.read().split(b"\0"):
-                    continue
-            pid = int(entry.name)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-            killed += 1
-        except (OSError, ValueError):
-            continue
-    return killed
 
 
 def new_id() -> str:
@@ -83,13 +60,18 @@ class ReplayService:
         self._buf: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Own the nursery replays run in; marks replays a killed daemon left `running`."""
-        with self.service.write() as db:
-            for (rid,) in db.conn.execute("SELECT id FROM replays WHERE status = 'running'").fetchall():
-                killed = kill_leftovers(str(rid))
-                if killed:
-                    log.info("replay %s: killed %d processes left by the previous daemon", rid, killed)
-                self._close_row(db, str(rid), "interrupted", "the daemon stopped during this replay", None)
+        """Own the nursery replays run in; ends what replays a killed daemon left `running` had
+        started, and marks them `interrupted`."""
+        remove_empty_cgroups()
+        for row in self.service.db.rows("SELECT id FROM replays WHERE status = 'running'"):
+            rid = str(row["id"])
+            killed = await kill_leftovers(rid)
+            reason = "the daemon stopped during this replay"
+            if killed:
+                log.info("replay %s: killed %d process(es) left by the previous daemon", rid, killed)
+                reason += f"; {killed} process(es) it left running were killed"
+            with self.service.write() as db:
+                self._close_row(db, rid, "interrupted", reason, None)
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             task_status.started()
@@ -143,6 +125,8 @@ class ReplayService:
                 [f"missing secret(s): set {', '.join(secret)} in the environment"] if secret else []
             )
             raise RpcError(p.MISSING_PARAMETER, "; ".join(parts), {"missing": res.missing})
+        if res.invalid:
+            raise RpcError(p.INVALID_PARAMS, "; ".join(res.invalid), {"invalid": res.invalid})
         home = Path(res.values["home"]) if res.values.get("home") else None
         for step in doc.get("steps", []):
             if step.get("kind") in ("file_write", "file_edit") and step.get("path"):
@@ -170,18 +154,21 @@ class ReplayService:
             raise RpcError(p.INVALID_PARAMS, "workdir must be an absolute path", {"field": "workdir"})
         replay_env = dict(env) if env is not None else {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         rid = new_id()
-        replay_env[REPLAY_TAG] = rid
+        real = os.path.realpath(wd)
         try:
             doc = self.gate(row, mode, wd, replay_env, params)
+            if mode != "simulate":
+                self._check_workdir_free(wd, real)
         except RpcError as e:
             self._record_refusal(rid, row, mode, wd, e)
             raise
         if mode != "simulate":
             wd.mkdir(parents=True, exist_ok=True)
+        runner = LocalRunner(tag=rid)
         replay = Replay(
             doc,
             mode=cast(Mode, mode),
-            runner=LocalRunner(),
+            runner=runner,
             workdir=wd,
             env=replay_env,
             params=params,
@@ -219,7 +206,8 @@ class ReplayService:
                 )
                 audit.append(db, "replay.started", rid, {**info, "workdir": str(wd)})
             event_log.append(db, "replay.started", info)
-        active = Active(replay, trio.CancelScope())
+        runs = mode != "simulate"
+        active = Active(replay, trio.CancelScope(), info, runner if runs else None, real if runs else None)
         self.active[rid] = active
         if mode == "simulate":
             await self._drive(rid, row, doc, active)
@@ -245,6 +233,16 @@ class ReplayService:
             if a.scope.cancelled_caught or res.status == "running":
                 res.status = "cancelled"
                 res.reason = res.reason or "cancelled"
+            if a.runner is not None:
+                await a.runner.close()
+                if a.runner.killed:
+                    log.info(
+                        "replay %s: killed %d process(es) (contained by %s)",
+                        rid,
+                        a.runner.killed,
+                        a.runner.contain.how,
+                    )
+                    res.reason = f"{res.reason}; {a.runner.killed} process(es) killed"
             try:
                 self._flush(rid)
                 with self.service.write() as db:
@@ -311,6 +309,18 @@ class ReplayService:
                     "reason": e.message,
                 },
             )
+
+    def _check_workdir_free(self, wd: Path, real: str) -> None:
+        """Strict and guided replays write into their workdir: two at once would interleave."""
+        for hid, other in self.active.items():
+            if other.workdir == real:
+                pb = other.info["playbook"]
+                raise RpcError(
+                    p.WORKDIR_BUSY,
+                    f"workdir {wd} is in use by replay {hid} ({pb['name']} v{pb['version']}); "
+                    f"wait for it to end or cancel it with `aionis cancel {hid}`",
+                    {"replay_id": hid, "playbook": pb, "workdir": real},
+                )
 
     async def cancel(self, rid: str) -> bool:
         a = self.active.get(rid)

@@ -1,14 +1,23 @@
-"""Find credentials in recorded text so a playbook can carry `${NAME}` in their place.
+"""Find credentials in recorded text so the store and a playbook carry `${NAME}` in their place.
 
-A signed playbook is shared and kept forever: a token that slips into it cannot be taken back.
-So detection errs toward redacting, and every value found anywhere is then removed everywhere.
+A signed playbook is shared and kept forever, and the run history sits on disk: a token that
+slips into either cannot be taken back. So detection errs toward redacting, and every value found
+anywhere is then removed everywhere. Values are known by format, by context (a secret-named
+variable, a URL's userinfo, an Authorization header) and by the tool table `PASSWORD_ARGS`
+(which option of which tool carries a password). To teach it a tool: add one record there.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 # (kind, suggested parameter name, pattern whose group "v" is the secret)
 _PATTERNS: list[tuple[str, str, str]] = [
@@ -28,6 +37,7 @@ _PATTERNS: list[tuple[str, str, str]] = [
     ("github", "GITHUB_TOKEN", r"(?<![\w])(?P<v>github_pat_[A-Za-z0-9_]{22,})"),
     ("gitlab", "GITLAB_TOKEN", r"(?<![\w])(?P<v>glpat-[A-Za-z0-9_\-]{20,})"),
     ("npm", "NPM_TOKEN", r"(?<![\w])(?P<v>npm_[A-Za-z0-9]{36,})"),
+    ("stripe", "STRIPE_SECRET_KEY", r"(?<![\w])(?P<v>[rs]k_(?:live|test)_[A-Za-z0-9]{16,})"),
     ("slack", "SLACK_TOKEN", r"(?<![\w])(?P<v>xox[baprs]-[A-Za-z0-9\-]{10,})"),
     (
         "aws_access_key_id",
@@ -55,7 +65,7 @@ _CONTEXT_PATTERNS: list[tuple[str, str, str]] = [
     (
         "url_password",
         "URL_PASSWORD",
-        r"\b[a-z][a-z0-9+.\-]*://[^\s:/@'\"]+:(?P<v>[^\s:/@'\"$]{6,})@",
+        r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:(?P<v>[^\s:/@'\"$]+)@",
     ),
 ]
 _CONTEXT = [(k, n, re.compile(p)) for k, n, p in _CONTEXT_PATTERNS]
@@ -91,17 +101,34 @@ _NOT_SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 # `export NAME=value`, `NAME=value` (shell), `NAME: value` / `"NAME": "value"` (YAML, JSON)
+_NAME_HINTS = ("token", "secret", "passw", "passphrase", "key", "credential", "pat", "pwd")  # of _SECRET_NAME
 _SHELL_ASSIGN = re.compile(
     r"(?<![\w$.])(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?:'(?P<sq>[^'\n]*)'|\"(?P<dq>[^\"\n]*)\""
     r"|(?P<bare>[^\s;&|'\"`()<>]+))"
 )
 _KEY_VALUE = re.compile(
-    r"(?P<q>[\"']?)(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P=q)\s*[:=]\s*(?:\"(?P<dq>[^\"\n]*)\""
+    r"(?P<q>[\"']?)(?<![A-Za-z0-9_])(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?P=q)\s*[:=]\s*(?:\"(?P<dq>[^\"\n]*)\""
     r"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s,;#\"'{}\[\]()]+))"
 )
-_COMBINED = re.compile(
-    "|".join(f"(?P<p{i}>{p.replace('(?P<v>', f'(?P<v{i}>')})" for i, (_, _, p) in enumerate(_PATTERNS))
-)
+# Each format's match begins at a literal it always holds (less `back` chars), so one pass of
+# a literal-only regex over the lowered text finds every place worth a closer look: a regex
+# alternation with look-behinds and classes, run over long output, is 20x slower.
+# literal (lower case) -> [(pattern index, back)], in `_PATTERNS` order (first match wins)
+_FORMAT_AT: dict[str, list[tuple[int, int]]] = {
+    "begin": [(0, 5)],
+    "sk-": [(1, 0), (2, 0)],
+    **{lit: [(3, 0)] for lit in ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")},
+    "github_pat_": [(4, 0)],
+    "glpat-": [(5, 0)],
+    "npm_": [(6, 0)],
+    "k_live_": [(7, 1)],
+    "k_test_": [(7, 1)],
+    "xox": [(8, 0)],
+    **{lit: [(9, 0)] for lit in ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa")},
+    "aws": [(10, 0)],
+}
+_COMPILED = [re.compile(p) for _, _, p in _PATTERNS]
+_CONTEXT_AT = {"authorization": ("bearer", "basic_auth"), "://": ("url_password",)}
 _PLACEHOLDER = re.compile(
     r"^(\$|<|\{|%|\*{3}|x{4,}|X{4,}|\.\.\.|changeme|your[_-]|example|redacted|none$|null$|"
     r"true$|false$|test$|\d+$)",
@@ -119,6 +146,252 @@ class Match:
     name: str = ""
 
 
+# ---------------------------------------------------------------- passwords on command lines
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordArgs:
+    """Where one tool takes a password on its command line. An option given alone (it prompts)
+    is left alone, and so are the same letters of other tools (`-p 8080`, `ls -a`)."""
+
+    name: str  # the secret parameter it becomes
+    glued: frozenset[str] = frozenset()  # `-pVALUE`
+    spaced: frozenset[str] = frozenset()  # `-a VALUE`; a long one also `--password=VALUE`
+    equals: frozenset[str] = frozenset()  # `--password=VALUE` only (`--password` alone prompts)
+    after: str = ""  # the password follows this in the value (`user:PW`, `pass:PW`), else none
+    last_arg_with: str = ""  # a short flag making the last argument the password (`htpasswd -b`)
+    subcommand: str = ""  # only after this word (`docker login`)
+
+
+def _pw(name: str, glued: str = "", spaced: str = "", equals: str = "", **kw: str) -> PasswordArgs:
+    return PasswordArgs(
+        name, frozenset(glued.split()), frozenset(spaced.split()), frozenset(equals.split()), **kw
+    )
+
+
+_MYSQL = _pw("MYSQL_PASSWORD", glued="-p", equals="--password")
+_MONGO = _pw("MONGO_PASSWORD", spaced="-p --password")
+_LDAP = _pw("LDAP_PASSWORD", glued="-w", spaced="-w")
+PASSWORD_ARGS: dict[str, PasswordArgs] = {
+    "mysql": _MYSQL,
+    "mysqldump": _MYSQL,
+    "mysqladmin": _MYSQL,
+    "mysqlimport": _MYSQL,
+    "mysqlcheck": _MYSQL,
+    "mysqlsh": _MYSQL,
+    "mariadb": _MYSQL,
+    "mariadb-dump": _MYSQL,
+    "mariadb-admin": _MYSQL,
+    "sshpass": _pw("SSHPASS", glued="-p", spaced="-p"),
+    "docker": _pw("DOCKER_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
+    "podman": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
+    "nerdctl": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
+    "skopeo": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
+    "helm": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
+    "az": _pw("AZURE_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
+    "redis-cli": _pw("REDISCLI_AUTH", spaced="-a --pass"),
+    "htpasswd": _pw("HTPASSWD_PASSWORD", last_arg_with="b"),
+    "curl": _pw("CURL_PASSWORD", glued="-u -U", spaced="-u -U --user --proxy-user", after=":"),
+    "wget": _pw("WGET_PASSWORD", spaced="--password --http-password --ftp-password --proxy-password"),
+    "mongo": _MONGO,
+    "mongosh": _MONGO,
+    "mongodump": _MONGO,
+    "mongorestore": _MONGO,
+    "mongoexport": _MONGO,
+    "mongoimport": _MONGO,
+    "ldapsearch": _LDAP,
+    "ldapadd": _LDAP,
+    "ldapmodify": _LDAP,
+    "ldapdelete": _LDAP,
+    "ldappasswd": _LDAP,
+    "sqlcmd": _pw("SQLCMD_PASSWORD", spaced="-P"),
+    "zip": _pw("ZIP_PASSWORD", spaced="-P --password"),
+    "unzip": _pw("ZIP_PASSWORD", spaced="-P"),
+    "7z": _pw("ARCHIVE_PASSWORD", glued="-p"),
+    "keytool": _pw("KEYSTORE_PASSWORD", spaced="-storepass -keypass -srcstorepass -deststorepass"),
+    "openssl": _pw("OPENSSL_PASSPHRASE", spaced="-passin -passout -pass", after="pass:"),
+}
+_TOOL_NAME = re.compile("|".join(map(re.escape, sorted(PASSWORD_ARGS, key=len, reverse=True))))
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _names_a_tool(text: str) -> bool:
+    """Does a tool of the table appear as a word? (Literals first: a leading look-behind would
+    make the regex try every position of a long output.)"""
+    for m in _TOOL_NAME.finditer(text):
+        a, b = m.start(), m.end()
+        if (a == 0 or text[a - 1] not in _NAME_CHARS) and (b == len(text) or text[b] not in _NAME_CHARS):
+            return True
+    return False
+
+
+_SHELL_TOKEN = re.compile(
+    r"""(?P<sep>&&|\|\||;;|\|&|[;&|()\n])
+    |(?P<redir>\d*(?:&>>|&>|>>|>&|<&|<<<|<<-|<<|<>|>\||[<>]))
+    |(?P<ws>[ \t\r]+|\\\n)
+    |(?P<sq>'[^']*')
+    |(?P<dq>"(?:[^"\\]|\\.)*")
+    |(?P<esc>\\.)
+    |(?P<plain>[^\s'"\\;&|()<>]+)
+    |(?P<other>.)""",
+    re.X | re.S,
+)
+_DQ_ESCAPABLE = frozenset('$`"\\\n')
+
+
+@dataclass(slots=True)
+class _Word:
+    """One shell word: its characters with quotes removed, each with its span in the text and
+    the quoted piece it came from (pieces: (start, end) including their quotes)."""
+
+    chars: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    piece: list[int] = field(default_factory=list)
+    pieces: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chars)
+
+    def add(self, c: str, span: tuple[int, int], piece: tuple[int, int], new_piece: bool) -> None:
+        if new_piece or not self.pieces:
+            self.pieces.append(piece)
+        else:
+            self.pieces[-1] = (self.pieces[-1][0], piece[1])
+        self.chars.append(c)
+        self.spans.append(span)
+        self.piece.append(len(self.pieces) - 1)
+
+
+def _simple_commands(text: str) -> Iterator[list[_Word]]:
+    """Words of each simple command, with where each character sits (redirect targets and
+    comments left out): enough shell to find an option's value and redact only that."""
+    words: list[_Word] = []
+    word: _Word | None = None
+    quoted_last = False
+    skip_target = False
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _SHELL_TOKEN.match(text, pos)
+        assert m is not None  # `other` matches any character
+        kind, piece, start = m.lastgroup, m.group(0), m.start()
+        pos = m.end()
+        if kind in ("sep", "redir", "ws"):
+            if word is not None:
+                if skip_target:
+                    skip_target = False
+                else:
+                    words.append(word)
+                word = None
+            if kind == "redir":
+                skip_target = True
+            elif kind == "sep":
+                if words:
+                    yield words
+                words, skip_target = [], False
+            continue
+        if word is None:
+            if kind == "plain" and piece.startswith("#"):
+                nl = text.find("\n", pos)
+                pos = n if nl < 0 else nl
+                continue
+            word, quoted_last = _Word(), True
+        span = (start, pos)
+        if kind == "sq":
+            for i in range(start + 1, pos - 1):
+                word.add(text[i], (i, i + 1), span, i == start + 1)
+            quoted_last = True
+        elif kind == "dq":
+            i, first = start + 1, True
+            while i < pos - 1:
+                step = 2 if text[i] == "\\" and text[i + 1] in _DQ_ESCAPABLE else 1
+                word.add(text[i + step - 1], (i, i + step), span, first)
+                i, first = i + step, False
+            quoted_last = True
+        else:
+            c = piece[1:] if kind == "esc" else piece
+            for j, ch in enumerate(c):
+                at = start + (1 if kind == "esc" else j)
+                word.add(ch, (start if kind == "esc" else at, at + 1), span, quoted_last and j == 0)
+            quoted_last = False
+    if word is not None and not skip_target:
+        words.append(word)
+    if words:
+        yield words
+
+
+def _password_at(args: list[_Word], rec: PasswordArgs) -> Iterator[tuple[_Word, int]]:
+    """(word, index of the password's first character) for each password `args` give a tool."""
+    if rec.subcommand:
+        texts = [w.text for w in args]
+        if rec.subcommand not in texts:
+            return
+        args = args[texts.index(rec.subcommand) + 1 :]
+    pending = False
+    batch = False
+    positional: list[_Word] = []
+    for w in args:
+        t = w.text
+        if pending:
+            pending = False
+            if not t.startswith("-"):
+                yield w, 0
+                continue
+        if t in rec.spaced:
+            pending = True
+            continue
+        opt, eq, _ = t.partition("=")
+        if eq and opt.startswith("--") and (opt in rec.equals or opt in rec.spaced):
+            yield w, len(opt) + 1
+            continue
+        glued = next((g for g in rec.glued if t.startswith(g) and len(t) > len(g)), None)
+        if glued is not None and not t.startswith("--"):
+            yield w, len(glued)
+            continue
+        if t.startswith("-") and not t.startswith("--"):
+            batch = batch or (bool(rec.last_arg_with) and rec.last_arg_with in t[1:])
+        elif not t.startswith("-"):
+            positional.append(w)
+    if batch and positional:
+        yield positional[-1], 0
+
+
+def _password_args(text: str) -> Iterator[Match]:
+    """Passwords given to the tools of `PASSWORD_ARGS`, wherever a command line names one."""
+    if not _names_a_tool(text):
+        return
+    for words in _simple_commands(text):
+        for i, w in enumerate(words):
+            rec = PASSWORD_ARGS.get(w.text.rsplit("/", 1)[-1])
+            if rec is None:
+                continue
+            for word, k in _password_at(words[i + 1 :], rec):
+                if rec.after:
+                    at = word.text.find(rec.after, k)
+                    if at < 0:
+                        continue
+                    k = at + len(rec.after)
+                value = word.text[k:]
+                if value and not value.startswith("$") and "${" not in value:
+                    yield from _segments(text, word, k, rec.name)
+
+
+def _segments(text: str, w: _Word, k: int, name: str) -> Iterator[Match]:
+    """Spans that hold the characters of `w` from `k` on, so replacing them keeps the quoting."""
+    first, last = w.piece[k], w.piece[-1]
+    if first == last:
+        spans = [(w.spans[k][0], w.spans[-1][1])]
+    elif k == 0 or w.piece[k - 1] != first:  # the value is whole pieces: replace them quotes and all
+        spans = [(w.pieces[first][0], w.pieces[last][1])]
+    else:  # it starts inside a quoted piece: each piece's share, inside its quotes
+        spans = []
+        for p in range(first, last + 1):
+            idx = [i for i in range(k, len(w.chars)) if w.piece[i] == p]
+            spans.append((w.spans[idx[0]][0], w.spans[idx[-1]][1]))
+    for a, b in spans:
+        yield Match("password", text[a:b], a, b, name)
+
+
 def _name_is_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET_NAME.search(name)
 
@@ -127,26 +400,53 @@ def _value_ok(value: str, min_len: int) -> bool:
     return len(value) >= min_len and not _PLACEHOLDER.match(value) and "${" not in value
 
 
-def find_secrets(text: str) -> list[Match]:
+def find_secrets(text: str, *, output: bool = False) -> list[Match]:
     """Every credential-looking value in `text`, left to right, without overlaps."""
-    return list(_find(text)) if text else []
+    return list(_matches(text, output)) if text else []
 
 
-@lru_cache(maxsize=1 << 14)
-def _find(text: str) -> tuple[Match, ...]:
+_CACHED_LEN = 1024  # commands repeat and are short; outputs are neither, and would fill the cache
+
+
+def _matches(text: str, output: bool = False) -> tuple[Match, ...]:
+    """`output`: a command's output, where password options are not read (a value a command
+    line passed is removed from its output by the run's Vault, which has seen the command)."""
+    return _find(text, output) if len(text) <= _CACHED_LEN else _scan(text, output)
+
+
+def _scan(text: str, output: bool = False) -> tuple[Match, ...]:
     found: list[tuple[Match, int]] = []  # rank: 0 format, 1 context or named variable, 2 other
-    for m in _COMBINED.finditer(text):
-        i = int((m.lastgroup or "p0")[1:])
-        kind, name, _ = _PATTERNS[i]
-        found.append((Match(kind, m.group(f"v{i}"), m.start(f"v{i}"), m.end(f"v{i}"), name), 0))
+    low = _lower(text)
+    starts: list[tuple[int, int]] = []
+    contexts: dict[str, list[tuple[int, int]]] = {}
+    lines: list[tuple[int, int]] = []  # where a secret-named variable may be: lines with a hint
+    end = -1
+    for t in _TRIGGER.finditer(low):
+        lit, k = t.group(), t.start()
+        for i, back in _FORMAT_AT.get(lit, ()):
+            starts.append((max(0, k - back), i))
+        if k >= end:
+            start = text.rfind("\n", 0, k) + 1
+            end = text.find("\n", k)
+            end = len(text) if end < 0 else end
+            lines.append((start, end))
+        for kind in _CONTEXT_AT.get(lit, ()):
+            spans = contexts.setdefault(kind, [])
+            if not spans or spans[-1] != lines[-1]:
+                spans.append(lines[-1])
+    found.extend((m, 0) for m in _formats(text, starts))
     for kind, name, pattern in _CONTEXT:
-        for m in pattern.finditer(text):
-            found.append((Match(kind, m.group("v"), m.start("v"), m.end("v"), name), 1))
-    if "=" in text:
-        for m in _SHELL_ASSIGN.finditer(text):
+        for a, b in contexts.get(kind, ()):
+            for m in pattern.finditer(text, a, b):
+                found.append((Match(kind, m.group("v"), m.start("v"), m.end("v"), name), 1))
+    if not output:
+        found.extend((m, 1) for m in _password_args(text))
+    for a, b in lines:
+        for m in _SHELL_ASSIGN.finditer(text, a, b) if "=" in text[a:b] else ():
             _assignment(m, found, 4)
-    if ":" in text or "=" in text:
-        for m in _KEY_VALUE.finditer(text):
+        for m in _KEY_VALUE.finditer(text, a, b):
+            if not _name_is_secret(_key_of(m)):
+                continue
             if m.group("dq") is not None or m.group("sq") is not None:
                 _assignment(m, found, 8)
             elif (
@@ -156,6 +456,60 @@ def _find(text: str) -> tuple[Match, ...]:
             ):
                 _assignment(m, found, 12)
     return tuple(_merge(text, found))
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A regex matching any of `words`, longest first, as a trie of shared prefixes: twice as
+    fast over long text as a flat alternation, which tries every word at every position."""
+    root: dict[str, Any] = {}
+    for w in words:
+        node = root
+        for c in w:
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        alts = [re.escape(c) + emit(sub) for c, sub in sorted(node.items()) if c]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 and "" not in node else "(?:" + "|".join(alts) + ")"
+        return body + ("?" if "" in node else "")
+
+    return emit(root)
+
+
+# Every literal worth a look.
+_TRIGGER = re.compile(_trie({*_FORMAT_AT, *_CONTEXT_AT, *_NAME_HINTS}))
+
+
+def _lower(text: str) -> str:
+    """`text` in lower case, position for position (a character whose lower case is longer,
+    like 'İ', stays as it is, so offsets found in the result hold in `text`)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _formats(text: str, starts: list[tuple[int, int]]) -> Iterator[Match]:
+    """The token formats that match at `starts`, left to right; at one place the first pattern
+    of `_PATTERNS` wins, and a match is never searched inside another."""
+    end = -1
+    for pos, i in sorted(starts):
+        if pos < end:
+            continue
+        m = _COMPILED[i].match(text, pos)
+        if m is not None:
+            kind, name, _ = _PATTERNS[i]
+            end = m.end()
+            yield Match(kind, m.group("v"), m.start("v"), m.end("v"), name)
+
+
+def _key_of(m: re.Match[str]) -> str:
+    return m.group("name").rsplit(".", 1)[-1].replace("-", "_")
+
+
+_find = lru_cache(maxsize=1 << 14)(_scan)
 
 
 def _looks_random(value: str) -> bool:
@@ -168,7 +522,7 @@ def _looks_random(value: str) -> bool:
 
 
 def _assignment(m: re.Match[str], found: list[tuple[Match, int]], min_len: int) -> None:
-    key = m.group("name").rsplit(".", 1)[-1].replace("-", "_")
+    key = _key_of(m)
     if not _name_is_secret(key):
         return
     for g in ("sq", "dq", "bare"):
@@ -227,10 +581,13 @@ def redact(text: str, matches: list[Match] | None = None, names: dict[str, str] 
 @dataclass
 class Vault:
     """Names each distinct secret of a run once; `collect` every text first, then `redact`,
-    so a value detected in one place is removed from every other place too."""
+    so a value detected in one place is removed from every other place too (ingest, seeing a
+    run a batch at a time, removes what it has seen so far)."""
 
     names: dict[str, str] = field(default_factory=dict)  # value -> NAME, discovery order
     kinds: dict[str, str] = field(default_factory=dict)  # value -> kind
+    key: bytes = b""  # the install's key: with it, a value fingerprinted before keeps its name
+    prints: dict[str, str] = field(default_factory=dict)  # fingerprint -> NAME
     _taken: set[str] = field(default_factory=set)
     _pattern: re.Pattern[str] | None = None
     _stale: bool = True
@@ -239,14 +596,29 @@ class Vault:
         """A name already used by another parameter."""
         self._taken.add(name)
 
+    def remember(self, name: str, print_: str) -> None:
+        """A secret named earlier (in another batch), known only by its fingerprint."""
+        self.prints[print_] = name
+        self._taken.add(name)
+
     def collect(self, text: str) -> None:
-        if not text:
-            return
-        for m in _find(text):
+        if text:
+            self._collect(_matches(text))
+
+    def _collect(self, matches: tuple[Match, ...]) -> None:
+        for m in matches:
             if m.value not in self.names:
-                self.names[m.value] = self._fresh(m.name or m.kind.upper())
+                self.names[m.value] = self._name(m.value, m.name or m.kind.upper())
                 self.kinds[m.value] = m.kind
                 self._stale = True
+
+    def _name(self, value: str, base: str) -> str:
+        if not self.key:
+            return self._fresh(base)
+        fp = fingerprint(self.key, value)
+        if fp not in self.prints:
+            self.prints[fp] = self._fresh(base)
+        return self.prints[fp]
 
     def _fresh(self, base: str) -> str:
         name, n = base, 2
@@ -256,14 +628,16 @@ class Vault:
         self._taken.add(name)
         return name
 
-    def redact(self, text: str) -> str:
+    def redact(self, text: str, *, output: bool = False) -> str:
         """`text` with every secret seen so far replaced by its `${NAME}`."""
-        if not text or not self.names:
+        if not text:
             return text
-        matches = _find(text)
+        matches = _matches(text, output)
         if matches:
-            self.collect(text)
+            self._collect(matches)
             text = redact(text, list(matches), self.names)
+        if not self.names:
+            return text
         if self._stale:
             longs = sorted((v for v in self.names if len(v) >= MIN_GLOBAL), key=len, reverse=True)
             self._pattern = re.compile("|".join(map(re.escape, longs))) if longs else None
@@ -275,3 +649,36 @@ class Vault:
     def leaks(self, blob: str) -> list[str]:
         """Names of secrets whose value still appears in `blob`."""
         return [n for v, n in self.names.items() if v in blob]
+
+
+KEY_FILE = "redaction.key"
+
+
+@lru_cache(maxsize=8)
+def install_key(directory: Path) -> bytes:
+    """This install's random HMAC key, 0600 in `directory` (beside the database, never in it),
+    made on first use: it keys the fingerprints that tell recorded secrets apart."""
+    path = directory / KEY_FILE
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = directory / f".{KEY_FILE}.{os.urandom(6).hex()}"
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            os.write(fd, os.urandom(32))
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # atomic: a concurrent first use keeps whichever key won
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_bytes()
+    if len(key) < 16:
+        raise ValueError(f"{path} is not a redaction key (too short); remove it to make a new one")
+    return key
+
+
+def fingerprint(key: bytes, value: str) -> str:
+    """A short keyed hash of a secret: equal for equal values, useless without the key."""
+    return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]

@@ -67,7 +67,7 @@ class Service:
             "config_exists": self.config.path is not None,
             "allow_local_exec": self.config.replay.allow_local_exec,
             "watch": self.watched,
-            "sources": sources.list_sources(self.db),
+            "sources": sources.summary(self.db, list(self.watched)),
             "counts": runs.counts(self.db),
             "last_seq": self.bus.published_seq,
         }

@@ -301,18 +301,22 @@ async def shadow_validate(
             if sandbox == "bwrap"
             else []
         )
+        runner = LocalRunner(wrap=wrap)
         replay = Replay(
             doc,
             mode="strict",
-            runner=LocalRunner(wrap=wrap),
+            runner=runner,
             workdir=copy,
             env=run_env,
             params=run_params,
             on_event=on_event or _ignore,
             default_timeout_s=timeout_s,
         )
-        with trio.move_on_after(timeout_s) as scope:
-            await replay.run()
+        try:
+            with trio.move_on_after(timeout_s) as scope:
+                await replay.run()
+        finally:
+            await runner.close()  # what its steps left running ends with it
         r = replay.result
         if scope.cancelled_caught:
             reason = f"shadow run timed out after {timeout_s:g}s"

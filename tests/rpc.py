@@ -20,11 +20,15 @@ class Raw:
         self.sock.sendall(data)
 
     def read(self) -> dict[str, Any]:
+        msg: dict[str, Any] = self.read_any()
+        return msg
+
+    def read_any(self) -> Any:
+        """The next line's JSON: an object, or a batch's array of responses."""
         line = self.file.readline()
         if not line:
             raise EOFError("connection closed")
-        msg: dict[str, Any] = json.loads(line)
-        return msg
+        return json.loads(line)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
         self.ids += 1

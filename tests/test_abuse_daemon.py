@@ -16,11 +16,13 @@ from typing import Any
 import apsw
 import pytest
 
+from aionisd.api import protocol as p
+from aionisd.api.server import MAX_CONNECTIONS
 from aionisd.client import ApiError, Client
 from aionisd.playbook import PAYLOAD_TYPE, canonical_bytes
 from aionisd.signing import TrustStore, generate, sign
 from aionisd.trace import TraceWriter
-from tests.conftest import Daemon, Xdg
+from tests.conftest import Daemon, Xdg, aionis
 from tests.e2e import compiled, synthetic_trace, wait_replay
 from tests.rpc import Raw
 
@@ -153,6 +155,62 @@ def test_event_published_right_after_subscribe_is_delivered(daemon: Daemon) -> N
                 got.append(msg["params"]["data"]["session_id"])
         assert f"race-{i}" in got, f"round {i}: the event right after subscribe was lost: {got}"
         c.close()
+
+
+# -- every connection slot taken -----------------------------------------------------------------
+
+
+def closed_with(c: Raw) -> int:
+    """The code of the error the daemon sent as it closed the connection (then end of stream)."""
+    msg = c.read()
+    with pytest.raises(EOFError):
+        c.read()
+    c.close()
+    assert msg["id"] is None, msg
+    return int(msg["error"]["code"])
+
+
+def test_idle_clients_in_every_slot_do_not_lock_out_status(daemon: Daemon, xdg: Xdg) -> None:
+    idle = [Raw(daemon.socket).init() for _ in range(MAX_CONNECTIONS)]
+    try:
+        status = aionis(xdg, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["socket"] == str(daemon.socket)
+        # The longest idle made room, and said why; the others still answer.
+        assert closed_with(idle[0]) == p.IDLE_CLOSED
+        assert "result" in idle[-1].call("runs.list")
+    finally:
+        for c in idle:
+            c.close()
+
+
+def test_busy_clients_in_every_slot_leave_room_for_status(daemon: Daemon, xdg: Xdg) -> None:
+    """Subscribers are not idle: none is closed, and the reserve answers status, and only that."""
+    subscribers = [Raw(daemon.socket).init() for _ in range(MAX_CONNECTIONS)]
+    try:
+        for c in subscribers:
+            assert "result" in c.call("events.subscribe")
+        status = aionis(xdg, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        subscribers.append(extra := Raw(daemon.socket).init())
+        assert extra.call("status")["result"]["pid"] == pid_of(daemon)
+        assert extra.call("runs.list")["error"]["code"] == p.TOO_MANY_CONNECTIONS
+    finally:
+        for c in subscribers:
+            c.close()
+
+
+def test_idle_connection_is_closed_after_the_idle_timeout(start_daemon: Any) -> None:
+    d: Daemon = start_daemon("--idle-timeout", "0.5")
+    subscriber = Raw(d.socket).init()
+    assert "result" in subscriber.call("events.subscribe")
+    silent = Raw(d.socket)  # connected, never sends a byte
+    initialized = Raw(d.socket).init()
+    assert closed_with(silent) == p.IDLE_CLOSED
+    assert closed_with(initialized) == p.IDLE_CLOSED
+    # Subscribed before both, idle as long: still open, since it waits for events.
+    assert subscriber.call("status")["result"]["pid"] == pid_of(d)
+    subscriber.close()
 
 
 # -- a replayed step that prints 200 MB ----------------------------------------------------------

@@ -142,10 +142,14 @@ async def test_failing_success_check_fails_the_replay(workdir: Path, env: dict[s
 async def test_skips_step_whose_creates_exists(workdir: Path, env: dict[str, str]) -> None:
     (workdir / ".venv").mkdir()
     runner = SimulatedRunner()
-    doc = playbook([cmd("venv", "python3 -m venv .venv", expect={"exit_code": 0, "creates": ".venv"})])
+    mk = cmd("venv", "mkdir -p .venv", expect={"exit_code": 0, "creates": ".venv"}, idempotent=True)
+    doc = playbook([mk])
     result, _ = await run(doc, workdir, env, runner=runner)
     assert result.status == "succeeded" and result.steps[0].status == "skipped"
     assert runner.calls == []
+    unmarked = playbook([cmd("log", "echo x >> .venv/log", expect={"exit_code": 0, "creates": ".venv"})])
+    result, _ = await run(unmarked, workdir, env, runner=runner)
+    assert result.steps[0].status == "succeeded" and len(runner.calls) == 1  # an old playbook never skips
 
 
 async def test_retry_is_honoured(workdir: Path, env: dict[str, str]) -> None:
@@ -284,12 +288,13 @@ async def test_simulate_mode_runs_nothing(workdir: Path, env: dict[str, str]) ->
     doc = playbook([
         cmd("a", "touch x"),
         cmd("b", "no-such-binary-qq"),
-        cmd("c", "touch y", expect={"exit_code": 0, "creates": "done"}),
+        cmd("c", "mkdir -p done", expect={"exit_code": 0, "creates": "done"}, idempotent=True),
+        cmd("d", "echo y >> done", expect={"exit_code": 0, "creates": "done"}),
     ])  # fmt: skip
     result, rec = await run(doc, workdir, env, mode="simulate", runner=runner)
     assert result.status == "failed"
     assert result.reason == "step 2 (b) blocked: missing binary: no-such-binary-qq"
-    assert [s.status for s in result.steps] == ["not_run", "not_run", "skipped"]
+    assert [s.status for s in result.steps] == ["not_run", "not_run", "skipped", "not_run"]
     assert result.simulation is not None and not result.simulation.ok
     assert runner.calls == [] and rec.events == [] and not (workdir / "x").exists()
     ok, _ = await run(playbook([cmd("a", "true")]), workdir, env, mode="simulate")

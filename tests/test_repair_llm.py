@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aionisd.repair import MASK, Failure, RepairRequest, llm
+from aionisd.repair import MASK, Failure, RepairRequest, SourceOutcome, llm
 from aionisd.repair.sources import RepairConfig, propose
 from tests.httpstub import HttpStub, Reply
 from tests.test_repair_patch import command_step, make_playbook
@@ -161,22 +161,24 @@ async def test_first_valid_patch_wins_after_invalid_ones_fall_through() -> None:
         HttpStub(Reply(200, json={"patch": stale, "rationale": "stale"})) as remote,
         HttpStub(Reply(200, json=completion(answer()))) as model,
     ):
-        proposal, notes = await propose(make_request(), config(remote.url, model.url), env={})
+        proposal, outcomes = await propose(make_request(), config(remote.url, model.url), env={})
     assert proposal is not None and proposal.source == "llm" and proposal.patch == PATCH
     assert len(remote.requests) == 1 and len(model.requests) == 1
-    assert notes[0] == "heuristic: no rule matched"
-    assert notes[1].startswith("http: patch rejected: a test operation failed")
-    assert notes[2].startswith("llm: proposed a patch") and notes[2].endswith("[876 tokens]")
+    heuristic, http, llm_ = outcomes
+    assert heuristic == SourceOutcome("heuristic", "no_answer", "no rule matched")
+    assert (http.source, http.outcome) == ("http", "rejected")
+    assert http.reason.startswith("a test operation failed")
+    assert llm_ == SourceOutcome("llm", "proposed", "typo in the target name", 876)
 
 
 async def test_a_heuristic_fix_means_no_remote_is_asked() -> None:
     doc = make_playbook(command_step("s1", "python -m venv .venv"))
     req = RepairRequest(doc, 0, doc["steps"][0], Failure(127, "", "bash: python: command not found"))
     with HttpStub() as remote, HttpStub() as model:
-        proposal, notes = await propose(req, config(remote.url, model.url), env={})
+        proposal, outcomes = await propose(req, config(remote.url, model.url), env={})
     assert proposal is not None and proposal.source == "heuristic"
     assert remote.requests == [] and model.requests == []
-    assert len(notes) == 1
+    assert [(o.source, o.outcome) for o in outcomes] == [("heuristic", "proposed")]
 
 
 async def test_configured_order_is_followed() -> None:
@@ -185,12 +187,12 @@ async def test_configured_order_is_followed() -> None:
         HttpStub(Reply(200, json=completion(answer()))) as model,
     ):
         cfg = config(remote.url, model.url, sources=("llm", "http", "heuristic"))
-        proposal, notes = await propose(make_request(), cfg, env={})
+        proposal, outcomes = await propose(make_request(), cfg, env={})
     assert proposal is not None and proposal.source == "llm"
-    assert remote.requests == [] and len(notes) == 1
+    assert remote.requests == [] and [o.source for o in outcomes] == ["llm"]
 
 
-async def test_unconfigured_missing_token_and_useless_patches_give_notes_and_none() -> None:
+async def test_unconfigured_missing_token_and_useless_patches_say_why_and_give_none() -> None:
     no_change = [{"op": "test", "path": "/steps/1/run", "value": "make bulid"}]
     breaks_schema = [{"op": "replace", "path": "/steps/1/kind", "value": "teleport"}]
     with HttpStub(
@@ -201,10 +203,14 @@ async def test_unconfigured_missing_token_and_useless_patches_give_notes_and_non
         first, notes = await propose(make_request(), cfg, env={})
         second, more = await propose(make_request(), config(None, model.url), env={})
     assert first is None and second is None
-    assert notes[1] == "http: environment variable REPAIR_TOKEN is not set"
-    assert notes[2].startswith("llm: patch rejected: it changes nothing")
-    assert more[1] == "http: not configured (repair.http_url)"
-    assert more[2].startswith("llm: patch rejected: the patched playbook is invalid")
+    assert notes[1] == SourceOutcome("http", "error", "environment variable REPAIR_TOKEN is not set")
+    assert notes[2] == SourceOutcome("llm", "rejected", "the patch changes nothing", 876)
+    assert more[1] == SourceOutcome("http", "no_answer", "not configured (repair.http_url)")
+    assert (more[2].outcome, more[2].reason) == (
+        "rejected",
+        "the patched playbook is invalid: steps/1/kind: 'teleport' is not one of "
+        "['command', 'file_write', 'file_edit', 'tool']",
+    )
 
 
 async def test_token_and_api_key_come_from_the_named_environment_variables() -> None:
@@ -215,14 +221,14 @@ async def test_token_and_api_key_come_from_the_named_environment_variables() -> 
         cfg = config(remote.url, model.url, http_token_env="REPAIR_TOKEN", llm_api_key_env="LLM_KEY")
         env = {"REPAIR_TOKEN": "rt-abcdef", "LLM_KEY": "sk-abcdef", "DB_PASSWORD": "pw-abcdef"}
         req = make_request(stderr="psql: password pw-abcdef rejected\n")
-        proposal, notes = await propose(req, cfg, env=env)
+        proposal, outcomes = await propose(req, cfg, env=env)
     assert proposal is None
     assert remote.requests[0].headers["authorization"] == "Bearer rt-abcdef"
     assert model.requests[0].headers["authorization"] == "Bearer sk-abcdef"
     assert "pw-abcdef" not in remote.requests[0].body.decode()
     assert "pw-abcdef" not in model.requests[0].body.decode()
-    assert notes == [
-        "heuristic: no rule matched",
-        "http: no proposal",
-        "llm: no proposal [876 tokens]",
+    assert outcomes == [
+        SourceOutcome("heuristic", "no_answer", "no rule matched"),
+        SourceOutcome("http", "no_answer", "answered 204 No Content"),
+        SourceOutcome("llm", "no_answer", "answered without a patch: typo in the target name", 876),
     ]

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from aionisd.model import OUTPUT_HEAD, OUTPUT_TAIL
+from aionisd.replay.contain import REPLAY_TAG, STEP_TAG
 from aionisd.replay.runner import (
     CommandResult,
     FileResult,
@@ -101,8 +102,8 @@ async def test_child_sees_only_the_given_env(
     seen = dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
     assert seen["GIVEN"] == "yes"
     assert "AIONIS_DAEMON_ONLY" not in seen
-    # bash adds PWD, SHLVL and _ itself; nothing else comes from the daemon
-    assert set(seen) - {"PWD", "SHLVL", "_"} == {"PATH", "HOME", "GIVEN"}
+    # bash adds PWD, SHLVL and _ itself, the runner its containment tags; nothing else comes
+    assert set(seen) - {"PWD", "SHLVL", "_"} == {"PATH", "HOME", "GIVEN", REPLAY_TAG, STEP_TAG}
 
 
 async def test_timeout_kills_the_whole_group(tmp_path: Path, env: dict[str, str]) -> None:

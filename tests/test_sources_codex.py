@@ -6,10 +6,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aionisd.client import Client
 from aionisd.model import IngestError, Run, Step, fold
-from aionisd.sources import ADAPTERS, ParseContext, parse_chunk, parse_file
+from aionisd.sources import ADAPTERS, ParseContext, codex, parse_bytes, parse_chunk, parse_file
 from aionisd.sources.codex import argv_command, patch_step
+from tests.conftest import Daemon, Xdg, aionis
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
 DATA = Path(__file__).resolve().parent / "data" / "sources"
@@ -246,3 +253,150 @@ def test_subagent_thread_belongs_to_parent_run(tmp_path: Path) -> None:
     assert run.session_id == parent
     (step,) = run.steps
     assert step.subagent and step.status == "succeeded" and step.cwd == "/p"
+
+
+# --- records before session_meta (issue 13, item 3) -------------------------------------------
+
+META_LATE = DATA / "codex-agentv-meta-after-first-turn.jsonl"
+SID = "019ed50c-2fb3-7002-a384-360bea6e7f04"
+
+
+def test_turn_before_session_meta_is_kept_in_the_same_run() -> None:
+    """The agentv rollout with its session_meta moved after the first turn (as a resumed rollout
+    or an Entire checkpoint transcript has it), under a name that carries no session id: the 47
+    exec_command calls of that first turn were lost without an error."""
+    late = run_of(META_LATE)
+    assert late.session_id == SID and late.cwd == "/home/entity/projects/EntityProcess/agentv"
+    cmds = commands(late)
+    assert len(cmds) == 79
+    assert Counter((s.status, s.exit_code) for s in cmds) == {("succeeded", 0): 78, ("failed", 1): 1}
+    assert (cmds[0].command or "").startswith("git fetch origin && git status --short --branch")
+    assert late == run_of(AGENTV)  # every step, in order, with the same fields
+
+
+def _line_starts(data: bytes) -> list[int]:
+    return [0, *(i + 1 for i, b in enumerate(data) if b == 0x0A)][:-1]
+
+
+def _parse_resumed(path: Path, data: bytes, cut: int) -> list[Run]:
+    """Parse `data` in two chunks with the state between them saved as the store saves it (JSON),
+    as a daemon restarted at offset `cut` does."""
+    adapter = ADAPTERS["codex"]
+    ctx = ParseContext(str(path))
+    first, consumed = parse_chunk(adapter, data[:cut], 0, ctx)
+    resumed = ParseContext(str(path), json.loads(json.dumps(ctx.state)))
+    second, _ = parse_chunk(adapter, data[consumed:], consumed, resumed, final=True)
+    events = first + second
+    assert not [e for e in events if isinstance(e, IngestError)]
+    return fold(events)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_a_restart_anywhere_gives_the_same_run(data: st.DataObject) -> None:
+    """Held records live in the state committed with the offset: cut anywhere, same run."""
+    raw = META_LATE.read_bytes()
+    cut = data.draw(st.sampled_from(_line_starts(raw)))
+    assert _parse_resumed(META_LATE, raw, cut) == [run_of(AGENTV)]
+
+
+def _rec(ts: int, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"timestamp": f"2026-09-01T10:{ts // 60:02d}:{ts % 60:02d}.000Z", "type": kind, "payload": payload}
+
+
+def _call(ts: int, key: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    payload = {"type": "function_call", "name": name, "call_id": key, "arguments": json.dumps(args)}
+    return _rec(ts, "response_item", payload)
+
+
+def _out(ts: int, key: str, text: str) -> dict[str, Any]:
+    return _rec(ts, "response_item", {"type": "function_call_output", "call_id": key, "output": text})
+
+
+def _session(codes: list[int | None], meta_at: int, sid: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """A rollout of exec_command calls (None: left running, then interrupted with ^C: exit 130)
+    whose session_meta comes after `meta_at` of its records; also the exit code of each call."""
+    recs = [_rec(0, "event_msg", {"type": "user_message", "message": "fix the build"})]
+    for i, code in enumerate(codes):
+        t = 2 * i + 1
+        recs.append(_call(t, f"c{i}", "exec_command", {"cmd": f"make step{i}", "workdir": "/w"}))
+        if code is None:
+            recs.append(_out(t, f"c{i}", f"Process running with session ID {i}\nOutput:\n"))
+            recs.append(_call(t + 1, f"w{i}", "write_stdin", {"session_id": i, "chars": "\u0003"}))
+            recs.append(_out(t + 1, f"w{i}", "Process exited with code 130\nOutput:\n^C\n"))
+        else:
+            recs.append(_out(t + 1, f"c{i}", f"Process exited with code {code}\nOutput:\nok\n"))
+    meta = _rec(0, "session_meta", {"id": sid, "cwd": "/w", "git": {"branch": "main"}})
+    at = min(meta_at, len(recs))
+    return [*recs[:at], meta, *recs[at:]], [130 if c is None else c for c in codes]
+
+
+def _jsonl(recs: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in recs).encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    codes=st.lists(st.one_of(st.none(), st.integers(0, 255)), min_size=1, max_size=12),
+    meta_at=st.integers(0, 60),
+    named=st.booleans(),
+    data=st.data(),
+)
+def test_every_call_lands_in_the_session_wherever_session_meta_is(
+    codes: list[int | None], meta_at: int, named: bool, data: st.DataObject
+) -> None:
+    """Every exec_command (the ^C-interrupted ones too) is one step of the session's run, in
+    order, whether the file's name carries the session id or not, across a restart anywhere."""
+    sid = "019fa000-0000-7000-8000-00000000abcd"
+    recs, exits = _session(codes, meta_at, sid)
+    raw = _jsonl(recs)
+    path = Path(f"/logs/rollout-2026-09-01T10-00-00-{sid}.jsonl" if named else "/logs/full.jsonl")
+    (run,) = _parse_resumed(path, raw, data.draw(st.sampled_from(_line_starts(raw))))
+    assert run.session_id == sid and run.git_branch == "main" and run.cwd == "/w"
+    cmds = commands(run)
+    assert [s.key for s in cmds] == [f"c{i}" for i in range(len(codes))]
+    assert [s.exit_code for s in cmds] == exits
+    assert [s.status for s in cmds] == ["succeeded" if c == 0 else "failed" for c in exits]
+    if not named:  # held records are read after session_meta: the same run as meta first
+        (first,) = fold(
+            parse_bytes(ADAPTERS["codex"], _jsonl(_session(codes, 0, sid)[0]), ParseContext(str(path)))
+        )
+        assert run == first
+
+
+def test_without_session_meta_the_file_names_the_run(tmp_path: Path) -> None:
+    """No session id anywhere: one run under an id derived from the content, so the same bytes
+    under another name are the same run; more held records than the bound do not wait for EOF."""
+    recs = _session([0, None, 2], 10**6, "unused")[0][:-1]  # every record but session_meta
+    a, b = tmp_path / "a" / "full.jsonl", tmp_path / "b.jsonl"
+    a.parent.mkdir()
+    for f in (a, b):
+        f.write_bytes(_jsonl(recs))
+    (run,) = fold(parse_file(a))
+    assert fold(parse_file(b)) == [run]
+    assert [s.exit_code for s in commands(run)] == [0, 130, 2]
+    many, _ = _session([0] * (codex._EARLY_KEEP // 2 + 1), 10**6, "x")
+    events, _ = parse_chunk(ADAPTERS["codex"], _jsonl(many[:-1]), 0, ParseContext(str(a)))
+    (live,) = fold(events)  # not final: a live file, whose end is not known
+    assert len(commands(live)) == codex._EARLY_KEEP // 2 + 1
+
+
+@pytest.mark.slow
+def test_ingest_through_the_daemon_reports_every_call(daemon: Daemon, xdg: Xdg, tmp_path: Path) -> None:
+    """`aionis ingest` of both files: every call recorded, one run each, and no error."""
+    bare = tmp_path / "full.jsonl"
+    bare.write_bytes(_jsonl(_session([0, None, 1], 10**6, "unused")[0][:-1]))
+    r = aionis(xdg, "ingest", str(META_LATE), str(bare), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["errors"] == []
+    steps = {run["id"]: run["steps"] for run in out["runs"]}
+    assert steps.pop(f"codex:{SID}") == 86  # 79 exec_command calls, 4 patches, 3 web searches
+    (derived,) = steps
+    with Client(daemon.socket) as c:
+        run = c.call("runs.get", id=derived)
+    assert [(s["key"], s["exit_code"]) for s in run["steps"] if s["kind"] == "command"] == [
+        ("c0", 0),
+        ("c1", 130),
+        ("c2", 1),
+    ]

@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "repairs",
     "replays",
     "reviews",
+    "run_secrets",
     "runs",
     "sources",
     "steps",
@@ -46,8 +47,10 @@ def test_blank_database_migrates_to_the_expected_schema(tmp_path: Path) -> None:
     assert set(s) == EXPECTED_TABLES
     assert s["events"] == ["seq", "kind", "ts", "data"]
     assert s["sources"][:4] == ["path", "adapter", "inode", "offset"]
+    assert s["sources"][-2:] == ["fingerprint", "skip_from"]  # migration 2: rewrites, over-long lines
     assert {"run_id", "key", "seq", "status", "exit_code", "subagent"} <= set(s["steps"])
     assert {"prev_hash", "hash"} <= set(s["audit"])
+    assert s["run_secrets"] == ["run_id", "name", "fingerprint"]
     assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
 
 

@@ -142,6 +142,16 @@ STATUS: dict[str, Any] = {
     "config": "/home/dev/.config/aionis/config.toml", "allow_local_exec": False,
     "watch": {"/home/dev/.claude/projects": "claude_code", "/home/dev/.codex/sessions": "codex",
               "/home/dev/.gemini/tmp": "gemini"},
+    "sources": {"files": 2, "reading": 1, "with_errors": 1,
+                "by_dir": {"/home/dev/.claude/projects": 1, "/home/dev/.codex/sessions": 1,
+                           "/home/dev/.gemini/tmp": 0}},
+    "counts": {"runs": 3, "steps": 24, "playbooks": 3, "repairs_pending": 1,
+               "ingest_errors": 2},
+    "last_seq": 1234,
+}  # fmt: skip
+
+SOURCES = {
+    "watch": STATUS["watch"],
     "sources": [
         {"path": "/home/dev/.claude/projects/shop/4f1c9a2e.jsonl", "adapter": "claude_code",
          "offset": 90210, "size": 90210, "errors": 0, "updated_at": "2026-11-24T11:46:10Z"},
@@ -149,13 +159,7 @@ STATUS: dict[str, Any] = {
          "adapter": "codex", "offset": 4096, "size": 8192, "errors": 2,
          "updated_at": "2026-11-24T09:20:00Z"},
     ],
-    "counts": {"runs": 3, "steps": 24, "playbooks": 3, "repairs_pending": 1,
-               "ingest_errors": 2},
-    "last_seq": 1234,
-}  # fmt: skip
-
-SOURCES = {
-    "watch": STATUS["watch"], "sources": STATUS["sources"],
+    "next": None,
     "errors": [
         {"path": "/home/dev/.codex/sessions/2026/11/24/rollout-9b77d0c1.jsonl", "offset": 5120,
          "reason": "line is not JSON: Expecting value: line 1 column 1", "ts": "2026-11-24T09:20Z"},

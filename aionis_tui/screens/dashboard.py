@@ -58,16 +58,20 @@ def counts_panel(counts: dict[str, Any]) -> Text:
     )
 
 
-def sources_panel(status: dict[str, Any], errors: list[dict[str, Any]], width: int = 96) -> Text:
-    """Watched places first (the first question is "where does it look?"), then their files."""
+def sources_panel(
+    status: dict[str, Any], sources: list[dict[str, Any]], errors: list[dict[str, Any]], width: int = 96
+) -> Text:
+    """Watched places first (the first question is "where does it look?"), then the first page
+    of their files (`status` only counts them)."""
     out = Text()
     pw = max(20, width - 24)
     watch: dict[str, str] = status.get("watch") or {}
-    sources: list[dict[str, Any]] = status.get("sources") or []
+    counts: dict[str, Any] = status.get("sources") or {}
+    by_dir: dict[str, int] = counts.get("by_dir") or {}
     if not watch:
         out.append("not watching any directory (aionisd --no-watch); use ingest\n", style="yellow")
     for d, adapter in sorted(watch.items()):
-        n = sum(1 for s in sources if str(s.get("path", "")).startswith(d.rstrip("/") + "/"))
+        n = by_dir.get(d, 0)
         here = Path(d).is_dir()
         out.append("✓ " if here else "○ ", style="green" if here else "bright_black")
         out.append(f.path(d, pw), style="" if here else "bright_black")
@@ -84,8 +88,9 @@ def sources_panel(status: dict[str, Any], errors: list[dict[str, Any]], width: i
             out.append("✓ read     ", style="green")
         out.append(f"{s.get('adapter') or '?':<12}", style="cyan")
         out.append(f"{f.path(str(s.get('path')), width - 23)}\n")
-    if len(sources) > 8:
-        out.append(f"… and {len(sources) - 8} more\n", style="bright_black")
+    total = int(counts.get("files") or 0)
+    if total > 8:
+        out.append(f"… and {total - 8} more\n", style="bright_black")
     for e in errors[:3]:
         where = f"⚠ {Path(str(e.get('path'))).name}:{e.get('offset')}  "
         out.append(where, style="red")
@@ -154,6 +159,7 @@ class DashboardScreen(AionisScreen):
         super().__init__()
         self.status: dict[str, Any] = {}
         self.ingest_errors: list[dict[str, Any]] = []
+        self.sources: list[dict[str, Any]] = []
         self.ledger: list[f.Saving] | Text = []
         self.example_run: str | None = None
         self.example_playbook: str | None = None
@@ -190,14 +196,16 @@ class DashboardScreen(AionisScreen):
     async def load(self) -> None:
         status = await self.call("status")
         errors: list[dict[str, Any]] = []
-        if (status.get("counts") or {}).get("ingest_errors"):
-            errors = (await self.call("sources.list")).get("errors") or []
+        sources: list[dict[str, Any]] = []
+        if (status.get("counts") or {}).get("ingest_errors") or (status.get("sources") or {}).get("files"):
+            page = await self.call("sources.list", limit=8)
+            errors, sources = page.get("errors") or [], page.get("sources") or []
         ledger: list[f.Saving] | Text
         try:
             ledger = f.savings(await self.call("stats.savings"))
         except NotAvailable as e:
             ledger = describe_error(e)
-        self.status, self.ingest_errors, self.ledger = status, errors, ledger
+        self.status, self.sources, self.ingest_errors, self.ledger = status, sources, errors, ledger
         self.render_panels()
 
     def render_panels(self) -> None:
@@ -208,7 +216,8 @@ class DashboardScreen(AionisScreen):
         daemon = self.query_one("#daemon", Static)
         daemon.update(daemon_panel(self.status, daemon.size.width or 60))
         self.query_one("#counts", Static).update(counts_panel(self.status.get("counts") or {}))
-        self.query_one("#sources", Static).update(sources_panel(self.status, self.ingest_errors, width))
+        panel = sources_panel(self.status, self.sources, self.ingest_errors, width)
+        self.query_one("#sources", Static).update(panel)
         ledger = self.ledger
         savings = self.query_one("#savings", Static)
         savings.update(ledger if isinstance(ledger, Text) else savings_panel(ledger, width))

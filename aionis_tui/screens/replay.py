@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -21,6 +22,7 @@ from aionis_tui.screens.playbooks import step_summary
 from aionis_tui.widgets.modals import ConfirmModal
 from aionis_tui.widgets.table import LiveTable
 from aionisd.paths import config_dir
+from aionisd.repair import outcome_line, repair_heading
 
 MODES = ("simulate", "strict", "guided")
 MODE_HELP = {
@@ -405,8 +407,8 @@ class ReplayScreen(AionisScreen):
         if status:
             self.replay_status = status
         self.render_head(got)
-        if got.get("divergence"):
-            self.show_divergence(got["divergence"])
+        if got.get("divergence") or got.get("repairs"):
+            self.show_divergence(got.get("divergence"), got.get("repairs") or [])
         sim = got.get("simulation")
         if isinstance(sim, dict):
             self.show_simulation(sim)
@@ -477,23 +479,34 @@ class ReplayScreen(AionisScreen):
             done = total
         self.query_one("#replay-progress", ProgressBar).update(total=total or None, progress=done)
 
-    def show_divergence(self, div: dict[str, Any]) -> None:
+    def show_divergence(self, div: dict[str, Any] | None, repairs: Sequence[dict[str, Any]] = ()) -> None:
+        """Where the replay diverged, then what each repair source said about each failing step."""
         out = Text()
-        where = "success check" if div.get("phase") == "success" else "step"
-        out.append(
-            f"{where} {int(div.get('step_index') or 0) + 1} ({div.get('step_id')}): ",
-            style="bold red",
-        )
-        out.append(f"{div.get('reason')}\n")
-        out.append("expected ", style="bright_black")
-        out.append(f"{f.one_line(json.dumps(div.get('expected')), 100)}\n", style="green")
-        out.append("got      ", style="bright_black")
-        out.append(f"{f.one_line(json.dumps(div.get('got')), 100)}", style="red")
-        tail = (div.get("output_tail") or "").strip()
-        if tail:
-            out.append("\n")
-            out.append("\n".join(tail.splitlines()[-4:]), style="bright_black")
+        if div:
+            where = "success check" if div.get("phase") == "success" else "step"
+            out.append(
+                f"{where} {int(div.get('step_index') or 0) + 1} ({div.get('step_id')}): ",
+                style="bold red",
+            )
+            out.append(f"{div.get('reason')}\n")
+            out.append("expected ", style="bright_black")
+            out.append(f"{f.one_line(json.dumps(div.get('expected')), 100)}\n", style="green")
+            out.append("got      ", style="bright_black")
+            out.append(f"{f.one_line(json.dumps(div.get('got')), 100)}", style="red")
+            tail = (div.get("output_tail") or "").strip()
+            if tail:
+                out.append("\n")
+                out.append("\n".join(tail.splitlines()[-4:]), style="bright_black")
+        for r in repairs:
+            out.append("\n" if out else "")
+            out.append(repair_heading(r), style="bold yellow")
+            for o in r.get("sources") or []:
+                bad = o.get("outcome") in ("rejected", "error")
+                out.append(f"\n  {outcome_line(o)}", style="red" if bad else "bright_black")
         panel = self.query_one("#divergence", Static)
+        panel.border_title = " · ".join(
+            t for t, shown in (("divergence", div), ("repairs", repairs)) if shown
+        )
         panel.update(out)
         panel.add_class("-shown")
 

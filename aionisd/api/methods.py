@@ -10,6 +10,7 @@ from aionisd.api.protocol import Param
 from aionisd.api.server import Connection, Method
 
 METHODS: dict[str, Method] = {}
+MAX_LIMIT = 1_000_000  # `limit` params: 0 means the default; a list longer than this is not a page
 
 
 def method(
@@ -46,7 +47,7 @@ async def initialize(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
     }
 
 
-@method("status", summary="Version, socket, database, watched sources and counts.")
+@method("status", summary="Version, socket, database, watched directories and counts (bounded size).")
 async def status(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = svc(conn).status()
     return result
@@ -54,15 +55,12 @@ async def status(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 @method(
     "events.subscribe",
-    Param("since_seq", "integer", description="replay stored events after this seq first"),
+    Param("since_seq", "integer", description="replay stored events after this seq first", minimum=0),
     Param("kinds", "array", items="string", description="event kinds; 'replay.' matches a prefix"),
     summary="Receive events.notify for each stored event; events.overflow {last_seq} if you lag.",
 )
 async def events_subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    since = params.get("since_seq")
-    if since is not None and since < 0:
-        raise p.RpcError(p.INVALID_PARAMS, "parameter 'since_seq' must be >= 0", {"field": "since_seq"})
-    sub = conn.subscribe(since, params.get("kinds"))
+    sub = conn.subscribe(params.get("since_seq"), params.get("kinds"))
     return {"subscription": sub.id, "last_seq": svc(conn).bus.published_seq}
 
 
@@ -113,7 +111,7 @@ async def ingest(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
 @method(
     "runs.list",
-    Param("limit", "integer", description="at most this many (default 200)"),
+    Param("limit", "integer", description="at most this many (default 200)", minimum=0, maximum=MAX_LIMIT),
     Param("agent", "string", description="only this agent's runs"),
     summary="Recorded runs, newest first.",
 )
@@ -139,14 +137,24 @@ async def runs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     return runs.run_detail(run, output=bool(params.get("output")))
 
 
-@method("sources.list", summary="Watched log files with their offsets, and recent ingest errors.")
+@method(
+    "sources.list",
+    Param("limit", "integer", description="at most this many files (default 100, at most 1000)"),
+    Param("after", "string", description="the `next` of the previous page"),
+    summary="Watched log files in path order, a page at a time, and recent ingest errors.",
+)
 async def sources_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd.store import sources
 
+    limit = params.get("limit") or 100
+    if limit < 1:
+        raise p.RpcError(p.INVALID_PARAMS, "parameter 'limit' must be >= 1", {"field": "limit"})
     db = svc(conn).db
+    page = sources.list_sources(db, limit, params.get("after"))
     return {
         "watch": svc(conn).watched,
-        "sources": sources.list_sources(db),
+        "sources": page,
+        "next": page[-1]["path"] if len(page) == min(limit, sources.PAGE_MAX) else None,
         "errors": sources.ingest_errors(db),
     }
 
@@ -178,7 +186,7 @@ async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[st
 @method(
     "playbooks.list",
     Param("status", "string", description="only versions with this status"),
-    Param("limit", "integer", description="at most this many (default 200)"),
+    Param("limit", "integer", description="at most this many (default 200)", minimum=0, maximum=MAX_LIMIT),
     summary="The newest version of each playbook, with its signature state.",
 )
 async def playbooks_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +202,7 @@ async def playbooks_list(conn: Connection, params: dict[str, Any]) -> dict[str, 
     Param("text", "string", required=True, description="the task, in words"),
     Param("cwd", "string", description="the agent's directory: same repository ranks higher"),
     Param("all", "boolean", description="include draft and disabled versions"),
-    Param("limit", "integer", description="at most this many (default 10)"),
+    Param("limit", "integer", description="at most this many (default 10)", minimum=0, maximum=MAX_LIMIT),
     summary="Playbooks ranked for a task (BM25, same-repository and past-success boosts).",
 )
 async def playbooks_search(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -394,6 +402,7 @@ async def keys_revoke(conn: Connection, params: dict[str, Any]) -> dict[str, Any
         p.PLAYBOOK_DISABLED,
         p.MISSING_PARAMETER,
         p.PATH_ESCAPE,
+        p.WORKDIR_BUSY,
     ),
 )
 async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -425,7 +434,7 @@ async def replay_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
 
 @method(
     "replay.list",
-    Param("limit", "integer", description="at most this many (default 50)"),
+    Param("limit", "integer", description="at most this many (default 50)", minimum=0, maximum=MAX_LIMIT),
     summary="Recent replays, newest first.",
 )
 async def replay_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -435,7 +444,7 @@ async def replay_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any
 @method(
     "replay.cancel",
     Param("replay_id", "string", required=True, description="a running replay"),
-    summary="Cancel a running replay: its step's process group is killed (TERM, then KILL).",
+    summary="Cancel a running replay: every process it started is killed (TERM, then KILL).",
     errors=(p.NOT_FOUND,),
 )
 async def replay_cancel(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -459,7 +468,7 @@ async def stats_savings(conn: Connection, params: dict[str, Any]) -> dict[str, A
         "string",
         description="pending_review | approved | rejected | shadow_failed | invalid",
     ),
-    Param("limit", "integer", description="at most this many (default 100)"),
+    Param("limit", "integer", description="at most this many (default 100)", minimum=0, maximum=MAX_LIMIT),
     summary="Repairs with their failure, patch, step diff and shadow result.",
 )
 async def repairs_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -523,7 +532,13 @@ async def reviews_decide(conn: Connection, params: dict[str, Any]) -> dict[str, 
 
 @method(
     "audit.list",
-    Param("limit", "integer", description="at most this many, newest first (default 200)"),
+    Param(
+        "limit",
+        "integer",
+        description="at most this many, newest first (default 200)",
+        minimum=0,
+        maximum=MAX_LIMIT,
+    ),
     Param("action", "string", description="only actions starting with this"),
     summary="Audit log entries.",
 )
@@ -551,6 +566,8 @@ async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, A
     import json as _json
     import re as _re
 
+    from aionisd.params import walk_strings
+    from aionisd.secrets import Vault, install_key
     from aionisd.watch import ingest_path_async
 
     run_id = params["run_id"]
@@ -568,6 +585,9 @@ async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, A
         from aionisd.store.db import now
 
         events.insert(0, {"type": "run.start", **params["start"], "ts": now()})
+    # The trace file is at rest too: secrets become `${NAME}` before a byte is written.
+    vault = Vault(key=install_key(service.db.path.parent))
+    events = [walk_strings(e, vault.redact) for e in events]
     lines = "".join(_json.dumps({**e, "run_id": run_id}, ensure_ascii=False) + "\n" for e in events)
     with path.open("a", encoding="utf-8") as f:
         f.write(lines)

@@ -21,6 +21,10 @@ def document() -> dict[str, Any]:
             schema: dict[str, Any] = {"type": prm.type}
             if prm.items:
                 schema["items"] = {"type": prm.items}
+            if prm.minimum is not None:
+                schema["minimum"] = prm.minimum
+            if prm.maximum is not None:
+                schema["maximum"] = prm.maximum
             params.append(
                 {
                     "name": prm.name,
@@ -48,8 +52,14 @@ def document() -> dict[str, Any]:
                 "JSON-RPC 2.0, one message per line (UTF-8, no embedded newlines, at most "
                 f"{p.MAX_LINE} bytes), over the Unix socket $XDG_RUNTIME_DIR/aionis/aionisd.sock "
                 "(0600 in a 0700 directory; peers of another uid are refused). Call initialize "
-                "first. Notifications: events.notify {subscription, seq, kind, ts, data} and "
-                "events.overflow {subscription, last_seq} (subscribe again from last_seq)."
+                "first. Batches as JSON-RPC 2.0 defines them (an array of at most "
+                f"{p.MAX_BATCH} requests, answered by one array, in order). A connection with no "
+                "request in flight and no subscription is idle: it is closed (error -32019, id "
+                "null) after aionisd --idle-timeout seconds, and the longest-idle one at once when "
+                "a new client finds every slot taken; when none is idle, a few more connections may "
+                "still call initialize and status. Notifications: events.notify {subscription, "
+                "seq, kind, ts, data} and events.overflow {subscription, last_seq} (subscribe again "
+                "from last_seq)."
             ),
         },
         "methods": methods,

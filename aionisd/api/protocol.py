@@ -6,10 +6,12 @@ Shared by the server and both clients; imports nothing heavier than json.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 MAX_LINE = 1024 * 1024
+MAX_BATCH = 100
 INT64 = 1 << 63
 PROTOCOL_VERSION = "2026-11-24"
 
@@ -38,6 +40,8 @@ PRECONDITION_FAILED = -32015
 PATH_ESCAPE = -32016
 STORAGE_FULL = -32017
 STORAGE_BUSY = -32018
+IDLE_CLOSED = -32019
+WORKDIR_BUSY = -32020
 
 APP_ERRORS: dict[int, str] = {
     NOT_FOUND: "not found",
@@ -58,6 +62,8 @@ APP_ERRORS: dict[int, str] = {
     PATH_ESCAPE: "a path leaves the workdir",
     STORAGE_FULL: "the database's disk is full: nothing was written; free space and retry",
     STORAGE_BUSY: "the database is locked by another process: nothing was written; retry",
+    IDLE_CLOSED: "connection closed: idle (no request in flight, no subscription); reconnect",
+    WORKDIR_BUSY: "another strict or guided replay is running in this workdir",
 }
 
 
@@ -81,12 +87,12 @@ def encode(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-def response(id_: Any, result: Any) -> bytes:
-    return encode({"jsonrpc": "2.0", "id": id_, "result": result})
+def response(id_: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "result": result}
 
 
-def error(id_: Any, err: RpcError) -> bytes:
-    return encode({"jsonrpc": "2.0", "id": id_, "error": err.to_obj()})
+def error(id_: Any, err: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": id_, "error": err.to_obj()}
 
 
 def notification(method: str, params: Any) -> bytes:
@@ -102,6 +108,8 @@ class Param:
     required: bool = False
     description: str = ""
     items: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 _PY = {
@@ -136,8 +144,13 @@ def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
                 f"parameter '{p.name}' must be {p.type}, got {type(v).__name__}",
                 {"field": p.name},
             )
-        if isinstance(v, int) and not -INT64 <= v < INT64:  # handlers hand integers to SQLite
-            raise RpcError(INVALID_PARAMS, f"parameter '{p.name}' is out of range", {"field": p.name})
+        if isinstance(v, int) and not isinstance(v, bool):
+            lo = -INT64 if p.minimum is None else p.minimum
+            hi = INT64 - 1 if p.maximum is None else p.maximum  # handlers hand integers to SQLite
+            if not lo <= v <= hi:
+                raise RpcError(
+                    INVALID_PARAMS, f"parameter '{p.name}' must be within {lo}..{hi}", {"field": p.name}
+                )
         if p.items and isinstance(v, list):
             for i, item in enumerate(v):
                 if not isinstance(item, _PY[p.items]):
@@ -149,12 +162,29 @@ def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
     return params
 
 
-def parse_request(line: bytes) -> tuple[Any, str, Any, bool]:
-    """-> (id, method, params, is_notification), or RpcError (with the id where one was readable)."""
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def decode(line: bytes) -> Any:
+    """The JSON value of one line (a request object or a batch array), or a parse error."""
     try:
         msg = json.loads(line)
     except (ValueError, RecursionError) as e:  # RecursionError: nesting past the interpreter's limit
         raise RpcError(PARSE_ERROR, f"parse error: {e}") from None
+    if _SURROGATE_ESCAPE.search(line):
+        # A lone surrogate escape is valid JSON but not Unicode text: nothing could store it.
+        try:
+            json.dumps(msg, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise RpcError(
+                PARSE_ERROR, "parse error: a string holds a lone UTF-16 surrogate (not Unicode text)"
+            ) from None
+    return msg
+
+
+def parse_message(msg: Any) -> tuple[Any, str, Any, bool]:
+    """One decoded request -> (id, method, params, is_notification), or RpcError (with the id
+    where one was readable)."""
     if not isinstance(msg, dict):
         raise RpcError(INVALID_REQUEST, "invalid request: not a JSON object")
     id_ = msg.get("id")
@@ -166,3 +196,12 @@ def parse_request(line: bytes) -> tuple[Any, str, Any, bool]:
     if (id_ is not None and not isinstance(id_, (str, int))) or isinstance(id_, bool):
         raise RpcError(INVALID_REQUEST, "invalid request: id must be a string or integer")
     return id_, method, msg.get("params"), "id" not in msg
+
+
+def batch_problem(batch: list[Any]) -> RpcError | None:
+    """Why a batch array gets one error object instead of one response per request, if it does."""
+    if not batch:
+        return RpcError(INVALID_REQUEST, "invalid request: empty batch")
+    if len(batch) > MAX_BATCH:
+        return RpcError(INVALID_REQUEST, f"invalid request: a batch holds at most {MAX_BATCH} requests")
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import socket as stdsocket
 import struct
@@ -23,6 +24,9 @@ from aionisd.store import events as event_log
 log = logging.getLogger("aionisd.api")
 
 MAX_CONNECTIONS = 256
+RESERVE = 16  # beyond MAX_CONNECTIONS, when no connection is idle: room for `aionis status`
+CONTROL_METHODS = frozenset({"initialize", "status"})
+IDLE_TIMEOUT_S = 300.0
 MAX_IN_FLIGHT = 32
 OUT_QUEUE = 256
 
@@ -79,16 +83,39 @@ class Method:
 
 @dataclass(eq=False)
 class Connection:
-    """One client: its out-queue, whether it said initialize, its subscriptions."""
+    """One client: its out-queue, whether it said initialize, its subscriptions, and whether it
+    is idle (nothing in flight, no subscription), which lets the server close it."""
 
     server: Server
     stream: trio.SocketStream
     send: trio.MemorySendChannel[bytes]
+    control_only: bool = False  # admitted past the limit: initialize and status only
     initialized: bool = False
     client_info: dict[str, Any] = field(default_factory=dict)
     subs: dict[int, Subscription] = field(default_factory=dict)
     nursery: trio.Nursery | None = None
     flushed: trio.Event = field(default_factory=trio.Event)  # the writer wrote all it was given
+    in_flight: int = 0
+    last_active: float = field(default_factory=trio.current_time)
+    read_scope: trio.CancelScope | None = None  # around the reader's wait for the next bytes
+    closing: str | None = None  # why the server is closing it
+
+    @property
+    def idle(self) -> bool:
+        return not self.in_flight and not self.subs
+
+    def rearm(self) -> None:
+        """Restart the idle clock; it runs only while the connection is idle."""
+        self.last_active = trio.current_time()
+        if self.read_scope is not None:
+            idle_for = self.server.idle_timeout if self.idle else math.inf
+            self.read_scope.deadline = self.last_active + idle_for
+
+    def close_idle(self, reason: str) -> None:
+        """Close it with `reason` (sent as an error) once the reader notices, which is at once."""
+        self.closing = reason
+        if self.read_scope is not None:
+            self.read_scope.cancel()
 
     async def out(self, data: bytes) -> None:
         try:
@@ -104,6 +131,7 @@ class Connection:
         else:
             sub.high_water = svc.bus.published_seq
         self.subs[sub.id] = sub
+        self.rearm()
         assert self.nursery is not None
         # The pump starts later; events offered meanwhile raise high_water, so fix the start now.
         self.nursery.start_soon(self._pump, sub, sub.high_water)
@@ -114,6 +142,7 @@ class Connection:
         if sub is None:
             return False
         self.server.service.bus.unsubscribe(sub)
+        self.rearm()
         return True
 
     async def _pump(self, sub: Subscription, delivered: int) -> None:
@@ -149,9 +178,12 @@ class Connection:
 
 
 class Server:
-    def __init__(self, service: Any, methods: dict[str, Method]) -> None:
+    def __init__(
+        self, service: Any, methods: dict[str, Method], *, idle_timeout: float = IDLE_TIMEOUT_S
+    ) -> None:
         self.service = service
         self.methods = methods
+        self.idle_timeout = idle_timeout
         self.connections: set[Connection] = set()
         self.uid = os.getuid()
 
@@ -173,7 +205,7 @@ class Server:
     async def _refuse(self, stream: trio.SocketStream, code: int, msg: str) -> None:
         with trio.move_on_after(1):
             try:
-                await stream.send_all(p.error(None, p.RpcError(code, msg)))
+                await stream.send_all(p.encode(p.error(None, p.RpcError(code, msg))))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         await stream.aclose()
@@ -187,11 +219,14 @@ class Server:
             log.warning("refused a client of uid %s", uid)
             await self._refuse(stream, p.PEER_REFUSED, f"peer uid {uid} is not the daemon's uid")
             return
-        if len(self.connections) >= MAX_CONNECTIONS:
-            await self._refuse(stream, p.TOO_MANY_CONNECTIONS, "too many connections")
-            return
+        control_only = False
+        if not self._room():
+            if sum(c.control_only and not c.closing for c in self.connections) >= RESERVE:
+                await self._refuse(stream, p.TOO_MANY_CONNECTIONS, "too many connections")
+                return
+            control_only = True
         send, recv = trio.open_memory_channel[bytes](OUT_QUEUE)
-        conn = Connection(self, stream, send)
+        conn = Connection(self, stream, send, control_only)
         self.connections.add(conn)
         try:
             async with trio.open_nursery() as nursery:
@@ -209,6 +244,19 @@ class Server:
             self.connections.discard(conn)
             with trio.CancelScope(shield=True):
                 await stream.aclose()
+
+    def _room(self) -> bool:
+        """Whether a regular slot is free, after closing the longest-idle connection if need be."""
+        regular = [c for c in self.connections if not c.control_only and not c.closing]
+        if len(regular) < MAX_CONNECTIONS:
+            return True
+        idle = [c for c in regular if c.idle]
+        if not idle:
+            return False
+        min(idle, key=lambda c: c.last_active).close_idle(
+            f"closed: idle while the daemon was at its limit of {MAX_CONNECTIONS} connections"
+        )
+        return True
 
     async def _writer(
         self,
@@ -229,12 +277,22 @@ class Server:
         buf = bytearray()
         limiter = trio.CapacityLimiter(MAX_IN_FLIGHT)
         while True:
-            try:
-                chunk = await conn.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            if conn.closing is None:
+                conn.read_scope = trio.CancelScope()
+                conn.rearm()
+                with conn.read_scope:
+                    try:
+                        chunk = await conn.stream.receive_some(65536)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return
+                if conn.read_scope.cancelled_caught and conn.closing is None:
+                    conn.closing = f"closed after {self.idle_timeout:g} s idle"
+            if conn.closing is not None:
+                await self._close_with(conn, p.RpcError(p.IDLE_CLOSED, conn.closing))
                 return
             if not chunk:
                 return
+            conn.last_active = trio.current_time()
             start = len(buf)
             buf += chunk
             while True:
@@ -250,6 +308,7 @@ class Server:
                 if line.strip():
                     # A fresh borrower per request: equal lines (a repeated request) are not one borrower.
                     token = object()
+                    conn.in_flight += 1
                     await limiter.acquire_on_behalf_of(token)
                     nursery.start_soon(self._dispatch, conn, line, limiter, token)
             if len(buf) > p.MAX_LINE:
@@ -257,7 +316,11 @@ class Server:
                 return
 
     async def _too_long(self, conn: Connection) -> None:
-        await conn.out(p.error(None, p.RpcError(p.LINE_TOO_LONG, f"line longer than {p.MAX_LINE} bytes")))
+        await self._close_with(conn, p.RpcError(p.LINE_TOO_LONG, f"line longer than {p.MAX_LINE} bytes"))
+
+    async def _close_with(self, conn: Connection, err: p.RpcError) -> None:
+        """Send `err` as the connection's last message, then let it close."""
+        await conn.out(p.encode(p.error(None, err)))
         conn.send.close()
         # Let the writer flush the error before the connection closes (an empty channel is not
         # enough: the writer may hold the message without having sent it).
@@ -268,35 +331,64 @@ class Server:
         self, conn: Connection, line: bytes, limiter: trio.CapacityLimiter, token: object
     ) -> None:
         try:
-            await self._call(conn, line)
+            await self._line(conn, line)
         finally:
             limiter.release_on_behalf_of(token)
+            conn.in_flight -= 1
+            conn.rearm()
 
-    async def _call(self, conn: Connection, line: bytes) -> None:
+    async def _line(self, conn: Connection, line: bytes) -> None:
+        """One line: a request, or a batch (an array of requests answered by one array, in order,
+        without the notifications' answers; nothing at all when every answer is left out)."""
+        try:
+            msg = p.decode(line)
+        except p.RpcError as e:
+            await conn.out(p.encode(p.error(None, e)))
+            return
+        if not isinstance(msg, list):
+            answer = await self._answer(conn, msg)
+            if answer is not None:
+                await conn.out(p.encode(answer))
+            return
+        problem = p.batch_problem(msg)
+        if problem is not None:
+            await conn.out(p.encode(p.error(None, problem)))
+            return
+        answers = [a for item in msg if (a := await self._answer(conn, item)) is not None]
+        if answers:
+            await conn.out(p.encode(answers))
+
+    async def _answer(self, conn: Connection, msg: Any) -> dict[str, Any] | None:
+        """The response to one request (None for a notification, unless it is not a valid one)."""
         id_: Any = None
+        method_name = "?"
         notify = False
         try:
-            id_, method_name, params, notify = p.parse_request(line)
+            id_, method_name, params, notify = p.parse_message(msg)
             method = self.methods.get(method_name)
             if method is None:
                 raise p.RpcError(p.METHOD_NOT_FOUND, f"method not found: {method_name}")
+            if conn.control_only and method_name not in CONTROL_METHODS:
+                raise p.RpcError(
+                    p.TOO_MANY_CONNECTIONS,
+                    f"too many connections: this one may call only {', '.join(sorted(CONTROL_METHODS))}",
+                )
             if not conn.initialized and method_name != "initialize":
                 raise p.RpcError(p.NOT_INITIALIZED, "call initialize first")
             checked = p.check_params(params, method.params)
             result = await method.handler(conn, checked)
-            if not notify:
-                await conn.out(p.response(id_, result))
+            return None if notify else p.response(id_, result)
         except p.RpcError as e:
             if e.code == p.INVALID_REQUEST and isinstance(e.data, dict):
                 id_, e.data = e.data.get("id"), None
             if not notify or e.code in (p.PARSE_ERROR, p.INVALID_REQUEST):
-                await conn.out(p.error(id_, e))
+                return p.error(id_, e)
+            return None
         except Exception as e:
             err = storage_error(e)
             if err is None:
-                log.exception("internal error in %r", line[:200])
+                log.exception("internal error in %s", method_name[:100])  # params may hold secrets
                 err = p.RpcError(p.INTERNAL_ERROR, f"internal error: {e}")
             else:
                 log.error("%s", err.message)
-            if not notify:
-                await conn.out(p.error(id_, err))
+            return None if notify else p.error(id_, err)

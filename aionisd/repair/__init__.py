@@ -14,8 +14,10 @@ from typing import Any, Literal
 SourceName = Literal["heuristic", "http", "llm"]
 Action = Literal["retry", "continue", "stop"]
 ACTIONS: tuple[Action, ...] = ("retry", "continue", "stop")
+Outcome = Literal["proposed", "rejected", "no_answer", "error"]
 MASK = "********"
 MIN_SECRET_LEN = 6
+REASON_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +72,35 @@ class Proposal:
 
 @dataclass(frozen=True, slots=True)
 class SourceResult:
-    """What a remote source gave: a proposal, nothing (declined), or nothing and why (error)."""
+    """What a source gave: a proposal, nothing (declined, `declined` saying why when it can), or
+    nothing because it failed (`error`)."""
 
     proposal: Proposal | None = None
     error: str | None = None
     usage: dict[str, int] | None = field(default=None)
+    declined: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    """What one source's turn came to, for the replay result and the people reading it: a
+    rejected patch or a failing service says why, instead of only the daemon log."""
+
+    source: str
+    outcome: Outcome
+    reason: str
+    tokens: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "outcome": self.outcome, "reason": self.reason, "tokens": self.tokens}
+
+
+def outcome_line(o: dict[str, Any]) -> str:
+    """One line for a source outcome (`SourceOutcome.as_dict()`): CLI, TUI, MCP and log say it alike."""
+    label = str(o.get("outcome", "")).replace("_", " ")
+    tokens = f" [{o['tokens']} tokens]" if o.get("tokens") is not None else ""
+    reason = f": {o['reason']}" if o.get("reason") else ""
+    return f"{o.get('source')}: {label}{reason}{tokens}"
 
 
 def mask(value: Any, secrets: Iterable[str]) -> Any:
@@ -143,6 +169,35 @@ class BadAnswer(ValueError):
     """A remote source answered, but not with the documented shape."""
 
 
+def repair_heading(entry: dict[str, Any]) -> str:
+    """One line for a replay result's repair entry: which step, and what was decided."""
+    rid = (entry.get("record") or {}).get("repair_id")
+    action = entry.get("action")
+    done = "no source proposed a repair" if action == "none" else f"{action}" + (f" ({rid})" if rid else "")
+    return f"repair of step {int(entry.get('step_index') or 0) + 1} ({entry.get('step_id')}): {done}"
+
+
+def repair_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """A replay result's repair entry as clients show it: the decision, the stored repair (if
+    any) and each source's outcome, without the output of the steps it ran."""
+    return {
+        "step_index": entry.get("step_index"),
+        "step_id": entry.get("step_id"),
+        "action": entry.get("action"),
+        "ok": entry.get("ok"),
+        "repair_id": (entry.get("record") or {}).get("repair_id"),
+        "sources": entry.get("sources") or [],
+    }
+
+
+def no_patch_reason(answer: Any) -> str:
+    """Why an answer without a patch proposed nothing: its rationale, when it gave one."""
+    rationale = answer.get("rationale") if isinstance(answer, dict) else None
+    if isinstance(rationale, str) and rationale:
+        return f"answered without a patch: {rationale}"
+    return "answered without a patch"
+
+
 def proposal_from_answer(answer: Any, source: SourceName) -> Proposal | None:
     """Read `{"patch", "rationale", "action"?}`; an absent or empty patch means no proposal."""
     if not isinstance(answer, dict):
@@ -164,15 +219,22 @@ def proposal_from_answer(answer: Any, source: SourceName) -> Proposal | None:
 __all__ = [
     "ACTIONS",
     "MASK",
+    "REASON_CHARS",
     "Action",
     "BadAnswer",
     "Failure",
+    "Outcome",
     "Proposal",
     "RepairRequest",
     "SourceName",
+    "SourceOutcome",
     "SourceResult",
     "mask",
+    "no_patch_reason",
+    "outcome_line",
     "proposal_from_answer",
+    "repair_heading",
+    "repair_summary",
     "secret_values",
     "wire_request",
 ]

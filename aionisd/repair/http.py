@@ -25,6 +25,7 @@ from aionisd.repair import (
     BadAnswer,
     RepairRequest,
     SourceResult,
+    no_patch_reason,
     proposal_from_answer,
     wire_request,
 )
@@ -141,19 +142,20 @@ async def ask(
     except TransportError as exc:
         return _failed(str(exc))
     if reply.status == 204:
-        return SourceResult()
+        return SourceResult(declined="answered 204 No Content")
     if not 200 <= reply.status < 300:
         return _failed(describe_status(reply))
     if not reply.body.strip():
-        return SourceResult()
+        return SourceResult(declined="answered with an empty body")
     try:
         answer = json.loads(reply.body)
     except ValueError as exc:
         return _failed(f"answer is not JSON: {exc}")
     try:
-        return SourceResult(proposal_from_answer(answer, "http"))
+        proposal = proposal_from_answer(answer, "http")
     except BadAnswer as exc:
         return _failed(f"bad answer: {exc}")
+    return SourceResult(proposal, declined=None if proposal else no_patch_reason(answer))
 
 
 def _failed(reason: str) -> SourceResult:

@@ -18,6 +18,7 @@ from aionisd.repair import (
     BadAnswer,
     RepairRequest,
     SourceResult,
+    no_patch_reason,
     proposal_from_answer,
     wire_request,
 )
@@ -138,7 +139,7 @@ async def ask(
     except BadAnswer as exc:
         return _failed(f"bad answer: {exc}", usage)
     if proposal is None:
-        return SourceResult(usage=usage)
+        return SourceResult(usage=usage, declined=no_patch_reason(answer))
     return SourceResult(dataclasses.replace(proposal, usage=usage), usage=usage)
 
 

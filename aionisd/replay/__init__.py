@@ -1,5 +1,6 @@
 """Replay engine: simulate, strict and guided replays of playbooks over a pluggable runner."""
 
+from aionisd.replay.bind import Bound, UnsafeValue, bind_command
 from aionisd.replay.checks import (
     CheckResult,
     PathEscape,
@@ -32,6 +33,7 @@ from aionisd.replay.runner import (
 )
 
 __all__ = [
+    "Bound",
     "CheckResult",
     "CommandResult",
     "Divergence",
@@ -51,6 +53,8 @@ __all__ = [
     "SimulationReport",
     "StepOutcome",
     "StepPlan",
+    "UnsafeValue",
+    "bind_command",
     "confine",
     "evaluate_preconditions",
     "resolve_params",

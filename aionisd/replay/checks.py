@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import bashlex
 
+from aionisd.replay.bind import UnsafeValue, bind_command, type_problem
+
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BUILTIN_PARAMS = ("workdir", "home")
 
@@ -34,6 +36,7 @@ class Resolved:
     values: dict[str, str]
     missing: list[str]
     secrets: set[str]
+    invalid: list[str] = field(default_factory=list)  # one line per value refused, with why
 
     def secret_values(self) -> list[str]:
         return [self.values[n] for n in self.secrets if self.values.get(n)]
@@ -70,6 +73,7 @@ class SimulationReport:
     checks: list[StepPlan]
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    invalid_params: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[StepPlan]:
@@ -81,6 +85,8 @@ class SimulationReport:
             return self.problems[0]
         if self.missing_params:
             return "missing parameter(s): " + ", ".join(self.missing_params)
+        if self.invalid_params:
+            return self.invalid_params[0]
         bad = [c for c in self.preconditions if not c.ok]
         if bad:
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -156,7 +162,33 @@ def resolve_params(
             missing.append(name)
     for name in defaulted:
         values[name] = substitute(values[name], values)
-    return Resolved(values=values, missing=missing, secrets=secrets)
+    invalid = [
+        why
+        for p in doc.get("params") or []
+        if str(p.get("name") or "") in values and not p.get("secret")
+        if (why := type_problem(p, values[str(p["name"])])) is not None
+    ]
+    if not missing and not invalid:
+        invalid = binding_problems(
+            doc, values, confinement_roots(workdir, Path(values["home"]) if values.get("home") else None)
+        )
+    return Resolved(values=values, missing=missing, secrets=secrets, invalid=invalid)
+
+
+def binding_problems(doc: Mapping[str, Any], values: Mapping[str, str], roots: tuple[str, ...]) -> list[str]:
+    """Every command (steps and success checks) bound once before anything runs, so a value
+    that cannot be passed as data refuses the whole replay instead of failing it half-way."""
+    out: list[str] = []
+    for phase in ("steps", "success"):
+        for i, step in enumerate(doc.get(phase) or []):
+            if not isinstance(step, Mapping) or not step.get("run"):
+                continue
+            try:
+                bind_command(str(step["run"]), values, roots=roots, builtins=BUILTIN_PARAMS)
+            except UnsafeValue as e:
+                where = "success check" if phase == "success" else "step"
+                out.append(f"{e} (in {where} {i + 1}, {step.get('id') or ''})".replace(", )", ")"))
+    return out
 
 
 _ENV_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -553,13 +585,12 @@ class _Planner:
         reasons += [f"missing parameter: {g}" for g in gaps]
         sub = self._sub
         creates = (step.get("expect") or {}).get("creates")
-        if (
-            not check
-            and creates
-            and not (referenced(creates) & self.missing)
-            and os.path.lexists(_abs(sub(creates), self.workdir, self.values.get("home")))
-        ):
+        # as strict: only an idempotent step whose effect is there before the replay is skipped
+        skippable = not check and step.get("idempotent") is True and bool(creates)
+        made = _abs(sub(creates), self.workdir, self.values.get("home")) if skippable else None
+        if made is not None and not referenced(str(creates)) & self.missing and os.path.lexists(made):
             plan.status = "would_skip"
+            reasons.append(f"{made} is already there and the step is idempotent")
             self._remember(step)
             return plan
         if kind == "tool":
@@ -678,10 +709,11 @@ def simulate(
     ok = (
         not problems
         and not res.missing
+        and not res.invalid
         and all(c.ok for c in pre)
         and not any(p.status == "blocked" and not p.optional for p in (*steps, *checks))
     )
-    return SimulationReport(ok, list(res.missing), pre, steps, checks, problems, notes)
+    return SimulationReport(ok, list(res.missing), pre, steps, checks, problems, notes, list(res.invalid))
 
 
 def _list(obj: Any) -> list[Mapping[str, Any]]:

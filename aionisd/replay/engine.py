@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from typing import Any, Literal
 import trio
 
 from aionisd.model import OUTPUT_HEAD, to_dict
+from aionisd.replay.bind import UnsafeValue, bind_command
 from aionisd.replay.checks import (
+    BUILTIN_PARAMS,
     PathEscape,
     SimulationReport,
     confine,
@@ -89,15 +92,18 @@ class StepOutcome:
 
 @dataclass(slots=True)
 class RepairDecision:
-    """What a repair source says about a failing step, for this replay only.
+    """What the repair sources say about a failing step, for this replay only.
 
     `steps` (for "retry_with") run in place of the failing one; `record` is what the daemon stores
-    as the proposed repair (e.g. a JSON Patch with its source and rationale).
+    as the proposed repair (e.g. a JSON Patch with its source and rationale); "none" means no
+    source proposed anything. `sources` is each asked source's outcome (`{source, outcome,
+    reason, tokens}`), kept in the result so a person sees why a repair was rejected or missing.
     """
 
-    action: Literal["retry_with", "continue", "stop"]
+    action: Literal["retry_with", "continue", "stop", "none"]
     steps: list[dict[str, Any]] | None = None
     record: dict[str, Any] = field(default_factory=dict)
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 RepairHook = Callable[[dict[str, Any], int, dict[str, Any], CommandResult], Awaitable[RepairDecision | None]]
@@ -105,6 +111,9 @@ RepairHook = Callable[[dict[str, Any], int, dict[str, Any], CommandResult], Awai
 
 @dataclass(slots=True)
 class ReplayResult:
+    """`repairs` has one entry per failing step handed to the repair hook: what was decided, the
+    steps run in its place, and each source's outcome (`sources`), also when none proposed."""
+
     status: ReplayStatus
     reason: str = ""
     steps: list[StepOutcome] = field(default_factory=list)
@@ -214,6 +223,21 @@ def _steps(obj: Any) -> list[Mapping[str, Any]]:
     return [s for s in obj or () if isinstance(s, Mapping)]
 
 
+def _skippable(step: Mapping[str, Any]) -> bool:
+    """Only a step the compiler marked idempotent may be skipped, and only by its `creates`; an
+    older playbook without the mark never skips (its `creates` may sit on a write or an append)."""
+    return step.get("idempotent") is True and bool((step.get("expect") or {}).get("creates"))
+
+
+def _file_sha(path: Path) -> str | None:
+    """sha256 of a file's bytes, None when it is missing or unreadable."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
 def _sid(step: Mapping[str, Any], index: int, phase: Phase) -> str:
     return str(step.get("id") or f"{'check' if phase == 'success' else 'step'}-{index + 1}")
 
@@ -253,6 +277,8 @@ class Replay:
         self._home: Path | None = None
         self._roots: tuple[str, ...] = ()
         self._current: StepOutcome | None = None
+        self._existed: frozenset[Path] = frozenset()  # `creates` paths there before the first step
+        self._left: dict[Path, tuple[int, str, str | None]] = {}  # last_write path -> step, sha
 
     async def run(self) -> ReplayResult:
         try:
@@ -285,7 +311,12 @@ class Replay:
         if report.ok:
             runs = sum(p.status == "would_run" for p in report.steps)
             self._finish("succeeded", f"simulation: {runs} step(s) would run, nothing blocked")
-        elif report.problems or report.missing_params or not all(c.ok for c in report.preconditions):
+        elif (
+            report.problems
+            or report.missing_params
+            or report.invalid_params
+            or not all(c.ok for c in report.preconditions)
+        ):
             self._finish("refused", report.summary())
         else:
             self._finish("failed", report.summary())
@@ -301,6 +332,8 @@ class Replay:
         self._masker = Masker(self.secrets)
         self._home = Path(res.values["home"]) if res.values.get("home") else None
         self._roots = confinement_roots(self.workdir, self._home)
+        if res.invalid:
+            return self._finish("refused", "; ".join(res.invalid))
         if res.missing:
             secret = [n for n in res.missing if n in res.secrets]
             plain = [n for n in res.missing if n not in res.secrets]
@@ -322,8 +355,14 @@ class Replay:
         ]
         r.checks = [StepOutcome(j, _sid(c, j, "success"), "not_run") for j, c in enumerate(checks)]
         repaired = False
+        self._existed = frozenset(
+            p for p in (self._abs(s["expect"]["creates"]) for s in steps if _skippable(s)) if p.exists()
+        )
         for i, step in enumerate(steps):
             _, failure = await self._run_step(i, step, "step")
+            if failure is None and step.get("last_write") and step.get("path"):
+                path = self._confine(step["path"])
+                self._left[path] = (i, _sid(step, i, "step"), await trio.to_thread.run_sync(_file_sha, path))
             if failure is None or step.get("optional"):
                 continue
             div: Divergence | None = failure[0]
@@ -334,6 +373,9 @@ class Replay:
                     continue
             assert div is not None
             return self._fail(div)
+        changed = await self._end_state()
+        if changed is not None:
+            return self._fail(changed)
         first: Divergence | None = None
         for j, check in enumerate(checks):
             _, failure = await self._run_step(j, check, "success")
@@ -366,6 +408,7 @@ class Replay:
             "reason": div.reason,
             "action": decision.action,
             "record": decision.record,
+            "sources": decision.sources,
             "steps": [],
             "ok": False,
         }
@@ -408,9 +451,9 @@ class Replay:
                 "replay.step.started",
                 {**head, "attempt": attempt, "action": self._describe(step, kind)},
             )
-            creates = expect.get("creates") if phase != "success" else None
-            if creates and self._abs(creates).exists():
-                outcome.status, outcome.reason = "skipped", f"{self._abs(creates)} already exists"
+            made = self._abs(expect["creates"]) if phase != "success" and _skippable(step) else None
+            if made is not None and made in self._existed:
+                outcome.status, outcome.reason = "skipped", f"{made} was there before the replay"
                 await self._finished(head, outcome)
                 return outcome, None
             res, div = await self._attempt(index, outcome.id, kind, step, expect, head, phase)
@@ -510,10 +553,14 @@ class Replay:
             return CommandResult(None, error="command step has no run"), False
         raw_cwd = step.get("cwd")
         cwd = self._confine(raw_cwd) if raw_cwd and raw_cwd != "${workdir}" else Path(self._roots[0])
-        env = {**self.env, **step_env(step, self.values, self.env), **self._secret_env}
+        try:
+            bound = bind_command(str(run), self.values, roots=self._roots, builtins=BUILTIN_PARAMS)
+        except UnsafeValue as e:
+            return CommandResult(None, error=str(e)), False
+        env = {**self.env, **step_env(step, self.values, self.env), **self._secret_env, **bound.env}
         sink = _OutputStream(self, head, needle)
         res = await self.runner.run_command(
-            self._sub(run),
+            bound.script,
             shell=str(step.get("shell") or "bash -c"),
             cwd=cwd,
             env=env,
@@ -548,6 +595,19 @@ class Replay:
                 where = f"edit {k + 1} of {len(edits)}: " if len(edits) > 1 else ""
                 return CommandResult(None, error=f"{where}{fr.error}")
         return CommandResult(0)
+
+    async def _end_state(self) -> Divergence | None:
+        """The first file a `last_write` step left that no longer holds what that step left: the
+        recording changed it no more, so the replay must end with it as the recording did."""
+        for path, (index, sid, sha) in self._left.items():
+            now = await trio.to_thread.run_sync(_file_sha, path)
+            if now != sha:
+                what = "is gone" if now is None else "was changed by a later step"
+                return Divergence(
+                    index, sid, {"path": str(path), "sha256": sha}, {"path": str(path), "sha256": now},
+                    "", f"end state differs from the recording: {path} {what}",
+                )  # fmt: skip
+        return None
 
     # ---- helpers ----
 

@@ -13,10 +13,10 @@ import functools
 import hashlib
 import math
 import os
+import secrets
 import select
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 import trio
 
 from aionisd.model import OUTPUT_HEAD, OUTPUT_TAIL
+from aionisd.replay.contain import Containment
 
 OutputSink = Callable[[str, str], Awaitable[None]] | None
 """Receives (stream "stdout"|"stderr", decoded text chunk) while a command runs."""
@@ -36,7 +37,6 @@ OutputSink = Callable[[str, str], Awaitable[None]] | None
 READ_SIZE = 65536
 DRAIN_S = 0.1  # reading on after the shell exits, while a background child holds the pipe
 POLL_S = 0.01  # exit polling where there is no pidfd (Linux < 5.3)
-REAP_S = 1.0  # waiting for a killed group's members to be gone
 
 
 @dataclass(slots=True)
@@ -137,11 +137,6 @@ def _become_subreaper() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 def _reap_group(pgid: int) -> bool:
     """Reap dead members of a group we adopted; True when the group is gone entirely."""
     while True:
@@ -169,11 +164,6 @@ def _sweep() -> None:
     for pgid in list(_LINGERING):
         if _reap_group(pgid):
             _LINGERING.discard(pgid)
-
-
-async def _wait_group_gone(pgid: int) -> None:
-    while not _reap_group(pgid):
-        await trio.sleep(0.005)
 
 
 @functools.cache
@@ -305,12 +295,15 @@ async def _collect(proc: _Child, out: _Capture, err: _Capture, on_output: Output
 
 
 class LocalRunner:
-    """Runs steps for real: each command in its own process group, killed whole on timeout/cancel.
+    """Runs steps for real, every process it starts contained (`Containment`): a step's
+    descendants, `setsid` and double-forked ones included, are killed on its timeout or
+    cancellation, and whatever steps left running is ended by `close` (the replay's end).
 
-    Cancellation: when the caller's scope is cancelled the group gets SIGTERM, then SIGKILL after
-    `grace_s`, the shell is reaped, and `trio.Cancelled` propagates (no result is returned).
-    With `reap_orphans` the process becomes a child subreaper (Linux) so background children of a
-    killed step are reaped too instead of lingering as zombies; set it False to leave that to init.
+    Cancellation: when the caller's scope is cancelled the step's processes get SIGTERM, then
+    SIGKILL after `grace_s`, the shell is reaped, and `trio.Cancelled` propagates (no result).
+    With `reap_orphans` the process becomes a child subreaper (Linux) so orphaned descendants are
+    reaped instead of lingering as zombies. `tag` names the runner's processes (a replay id; a
+    random one by default); `cgroups=False` keeps to the subreaper and the env tag.
     Linux only (epoll, pidfd; exit is polled on kernels without pidfd).
     """
 
@@ -320,10 +313,16 @@ class LocalRunner:
         wrap: Sequence[str] | None = None,
         grace_s: float = 0.5,
         reap_orphans: bool = True,
+        tag: str | None = None,
+        cgroups: bool = True,
     ) -> None:
         self.wrap = list(wrap or ())
         self.grace_s = grace_s
         self.reap_orphans = reap_orphans
+        self.contain = Containment(tag or "lr-" + secrets.token_hex(6), cgroups=cgroups)
+        self._steps = 0
+        self.killed = 0
+        """How many processes were killed so far: on timeouts, cancellations and `close`."""
         self._argv_cache: dict[tuple[str, str | None], list[str]] = {}
 
     def _shell_argv(self, shell: str, env: Mapping[str, str]) -> list[str]:
@@ -356,10 +355,15 @@ class LocalRunner:
             return CommandResult(None, error=f"cwd does not exist: {cwd}")
         if self.reap_orphans:
             _become_subreaper()
+        self._steps += 1
+        step = self._steps
         argv = [*self._shell_argv(shell, env), command]
+        self.contain.step_cgroup(step)
         try:
-            proc = _Child(argv, cwd, env)
+            with self.contain.spawning(step):
+                proc = _Child(argv, cwd, {**env, **self.contain.env(step)})
         except OSError as e:
+            self.contain.settle(step)
             return CommandResult(None, error=f"cannot start {argv[0]}: {e.strerror or e}")
         _LINGERING.discard(proc.pid)
         out, err = _Capture(), _Capture()
@@ -371,11 +375,12 @@ class LocalRunner:
             with trio.CancelScope(shield=True):
                 if proc.returncode is None:
                     killed = True
-                    await self._kill_group(proc)
+                    self.killed += await self.contain.end(
+                        step, grace_s=self.grace_s, groups={proc.pid}, tracked={proc.pid}
+                    )
+                    await proc.wait()
                 proc.close()
-                if killed and self.reap_orphans:
-                    with trio.move_on_after(REAP_S):
-                        await _wait_group_gone(proc.pid)
+                self.contain.settle(step)
                 if self.reap_orphans:
                     _LINGERING.add(proc.pid)
                     _sweep()
@@ -389,18 +394,13 @@ class LocalRunner:
             timed_out=killed,
         )
 
-    async def _kill_group(self, proc: _Child) -> None:
-        pgid = proc.pid
-        _signal_group(pgid, signal.SIGTERM)
-        with trio.move_on_after(self.grace_s):
-            await proc.wait()
-            await _wait_group_gone(pgid)
-        _signal_group(pgid, signal.SIGKILL)
-        await proc.wait()
-
-    def reap(self) -> None:
-        """Reap what earlier steps left running in the background and has since exited."""
-        _sweep()
+    async def close(self) -> int:
+        """End every process the steps left running (SIGTERM, SIGKILL after `grace_s`) and
+        remove their cgroups; returns how many there were. The runner can be used again."""
+        with trio.CancelScope(shield=True):
+            n = await self.contain.end(grace_s=self.grace_s)
+        self.killed += n
+        return n
 
     async def write_file(self, path: Path, content: str, sha256: str | None) -> FileResult:
         return await trio.to_thread.run_sync(write_file_sync, path, content, sha256)

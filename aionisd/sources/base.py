@@ -71,8 +71,13 @@ class UnknownFormatError(ValueError):
     """No adapter recognised a file's content."""
 
 
+def overlong(offset: int, max_line: int) -> IngestError:
+    """The one error for a line longer than `max_line` bytes, which is skipped unread."""
+    return IngestError(offset, f"line longer than {max_line} bytes (max_line_bytes): skipped")
+
+
 def iter_records(
-    data: bytes, base_offset: int, final: bool = False
+    data: bytes, base_offset: int, final: bool = False, max_line: int | None = None
 ) -> Iterator[tuple[int, Any] | IngestError]:
     """Stream the complete lines of `data` as (offset, JSON value) pairs or IngestErrors.
 
@@ -84,13 +89,17 @@ def iter_records(
     decode = _decode
     pos = base_offset
     for line in pieces:
-        if line and not line.isspace():
+        if max_line is not None and len(line) > max_line:
+            yield overlong(pos, max_line)
+        elif line and not line.isspace():
             try:
                 yield pos, _valid_text(decode(line.decode()), line)
             except _BAD_JSON:
                 yield from _split_concatenated(line, pos)
         pos += len(line) + 1
-    if final and tail and not tail.isspace():
+    if final and max_line is not None and len(tail) > max_line:
+        yield overlong(pos, max_line)
+    elif final and tail and not tail.isspace():
         try:
             yield pos, _valid_text(_loads(tail), tail)
         except _BAD_JSON as e:
@@ -135,18 +144,19 @@ def consumed_bytes(data: bytes, final: bool = False) -> int:
 
 
 def split_records(
-    data: bytes, base_offset: int, final: bool = False
+    data: bytes, base_offset: int, final: bool = False, max_line: int | None = None
 ) -> tuple[list[tuple[int, Any]], list[IngestError], int]:
     """Decode the complete lines of `data` into (offset, JSON value) pairs.
 
     A physical line holding several concatenated JSON objects (a live-file artefact) yields each
-    of them; a line that is not JSON becomes an IngestError at its offset. Returns the number of
+    of them; a line that is not JSON becomes an IngestError at its offset, and so does a line
+    longer than `max_line` bytes, unread. Returns the number of
     bytes consumed: a last line without '\\n' waits for more data unless `final`, in which case it
     is read if it is complete JSON and reported as truncated otherwise.
     """
     records: list[tuple[int, Any]] = []
     errors: list[IngestError] = []
-    for item in iter_records(data, base_offset, final):
+    for item in iter_records(data, base_offset, final, max_line):
         if isinstance(item, IngestError):
             errors.append(item)
         else:
@@ -242,16 +252,31 @@ def checked(evs: list[Event], offset: int, path: str) -> list[Event]:
 
 
 def parse_chunk(
-    adapter: Adapter, data: bytes, base_offset: int, ctx: ParseContext, final: bool = False
+    adapter: Adapter,
+    data: bytes,
+    base_offset: int,
+    ctx: ParseContext,
+    final: bool = False,
+    max_line: int | None = None,
 ) -> tuple[list[Event], int]:
     """Parse the complete lines of a jsonl chunk; returns events (IngestErrors included), consumed.
 
     The caller keeps `data[consumed:]` and prepends it to the next chunk, at offset
     `base_offset + consumed`. `final=True` (one-shot ingest at EOF) also reads a last line that
-    lacks its newline.
+    lacks its newline and ends the file for the adapter (`finish`). A line longer than
+    `max_line` bytes is one IngestError, not parsed.
     """
-    events = parse_records(adapter, iter_records(data, base_offset, final), ctx)
+    events = parse_records(adapter, iter_records(data, base_offset, final, max_line), ctx)
+    if final:
+        events.extend(finish(adapter, ctx))
     return events, consumed_bytes(data, final)
+
+
+def finish(adapter: Adapter, ctx: ParseContext) -> list[Event]:
+    """At the end of a file, what an adapter held back for a record that never came (an adapter
+    may define `finish(ctx)`: Codex holds records seen before the session's id)."""
+    end = getattr(adapter, "finish", None)
+    return checked(list(end(ctx)), ctx.offset, ctx.path) if end is not None else []
 
 
 def parse_document_bytes(adapter: Adapter, data: bytes, ctx: ParseContext) -> list[Event]:

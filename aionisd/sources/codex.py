@@ -14,6 +14,13 @@ a step; when either reports that the process exited, that ends the `exec_command
 
 State kept per file: session id (+ whether it is a sub-agent thread), current cwd, last model,
 whether a goal was found, calls awaiting output, running processes by session id.
+
+Records before the first `session_meta` (a resumed rollout, or rollouts concatenated as Entire
+CLI's checkpoints store them) belong to the file's session too. A rollout's file name carries its
+session id, so they are read under it at once. Otherwise they are held, raw and in order, in the
+state (so a restart between them and the `session_meta` loses nothing) and read under its id once
+it comes; at the end of the file (`finish`), or when more than `_EARLY_KEEP` records or
+`_EARLY_BYTES` wait, they are read under an id derived from the file's first record instead.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import uuid
 from collections.abc import Generator, Iterator
 from typing import Any
 
 from aionisd.model import Event, RunEvent, StepEvent, StepKind, StepStatus, UsageEvent
 
-from .base import Framing, ParseContext, as_int, goal_text, head_objects, ts_of
+from .base import Framing, ParseContext, as_int, goal_text, head_objects, parse_records, ts_of
 
 AGENT = "codex"
 
@@ -41,6 +49,9 @@ _CALL_TYPES = ("function_call", "custom_tool_call", "local_shell_call")
 _OUTPUT_TYPES = ("function_call_output", "custom_tool_call_output", "local_shell_call_output")
 _RESPONSE_TYPES = frozenset({"message", "reasoning", *_CALL_TYPES, *_OUTPUT_TYPES})
 _PENDING_KEEP = 4096
+_EARLY_KEEP = 2048  # records held before session_meta; more are read under a derived id
+_EARLY_BYTES = 8 * 1024 * 1024
+_DERIVED_NS = uuid.UUID("5b0c6a52-8f0e-4f5e-9d0a-61e7c0de5e55")
 _WRAPPER_TYPES = ("session_meta", "response_item", "event_msg", "turn_context", "compacted")
 # Records whose time counts as session activity (for started/ended); others would only churn.
 _ACTIVITY = frozenset(
@@ -198,12 +209,16 @@ class CodexAdapter:
         ts = ts_of(rec.get("timestamp"))
         if t == "session_meta":
             yield from self._session_meta(payload, ts, st)
+            if "sid" in st and "early" in st:
+                yield from self._release(ctx)
             return
-        sid = st.get("sid") or _session_from_path(ctx.path)
+        sid = st.get("sid")
         if sid is None:
-            return
-        if "sid" not in st:
-            st["sid"] = sid
+            sid = _session_from_path(ctx.path)
+            if sid is None:
+                yield from self._hold(rec, ctx)
+                return
+            st["sid"], st["provisional"] = sid, True
             yield RunEvent(sid, AGENT, ts=ts)
         emitted = False
         if t == "turn_context":
@@ -241,23 +256,54 @@ class CodexAdapter:
         if not emitted and ts and (pt in _ACTIVITY or t == "turn_context"):
             yield RunEvent(sid, AGENT, ts=ts)
 
+    def finish(self, ctx: ParseContext) -> Iterator[Event]:
+        """End of the file: records still held for a session_meta that never came are read now."""
+        early = ctx.state.get("early")
+        if early:
+            yield from self._release(ctx, _derived_session(early[0][1]))
+
+    def _hold(self, rec: dict[str, Any], ctx: ParseContext) -> Iterator[Event]:
+        """Keep a record seen before any session id, until session_meta (or a bound) names it."""
+        st = ctx.state
+        early: list[list[Any]] = st.setdefault("early", [])
+        early.append([ctx.offset, rec])
+        st["early_bytes"] = st.get("early_bytes", 0) + len(json.dumps(rec))
+        if len(early) > _EARLY_KEEP or st["early_bytes"] > _EARLY_BYTES:
+            yield from self._release(ctx, _derived_session(early[0][1]))
+
+    def _release(self, ctx: ParseContext, derived: str | None = None) -> Iterator[Event]:
+        """Read the held records, in file order, under the session now known (or `derived`)."""
+        st = ctx.state
+        early = st.pop("early")
+        del st["early_bytes"]
+        if derived is not None:
+            st["sid"], st["provisional"] = derived, True
+            yield RunEvent(derived, AGENT, ts=ts_of(early[0][1].get("timestamp")))
+        at = ctx.offset
+        yield from parse_records(self, ((off, r) for off, r in early), ctx)
+        ctx.offset = at
+
     def _session_meta(self, p: dict[str, Any], ts: str | None, st: dict[str, Any]) -> Iterator[Event]:
-        """The first session_meta names the run; later ones (forks, sub-agent echoes) do not."""
-        if "sid" in st:
+        """The first session_meta names the run; later ones (forks, sub-agent echoes) do not.
+
+        When the run was already named by the file (provisionally), its cwd and branch still count.
+        """
+        if "sid" in st and not st.get("provisional"):
             return
         own = p.get("id") or p.get("session_id")
         if not isinstance(own, str) or not own:
             return
-        parent = p.get("parent_thread_id")
-        source = p.get("source")
-        is_sub = (isinstance(parent, str) and bool(parent)) or (
-            isinstance(source, dict) and "subagent" in source
-        )
-        sid = parent if isinstance(parent, str) and parent else own
-        st["sid"] = sid
-        if is_sub:
-            st["sub"] = True
-            st["own"] = own
+        if st.pop("provisional", None) is None:
+            parent = p.get("parent_thread_id")
+            source = p.get("source")
+            st["sid"] = parent if isinstance(parent, str) and parent else own
+            if (isinstance(parent, str) and bool(parent)) or (
+                isinstance(source, dict) and "subagent" in source
+            ):
+                st["sub"] = True
+                st["own"] = own
+        sid: str = st["sid"]
+        is_sub = bool(st.get("sub"))
         cwd = _abs_path(p.get("cwd"))
         if cwd:
             st["cwd"] = cwd
@@ -495,6 +541,12 @@ def _session_from_path(path: str) -> str | None:
     """A rollout's file name ends with its session id (used if session_meta was never seen)."""
     m = _UUID_RE.search(path)
     return m.group(1) if m else None
+
+
+def _derived_session(first: Any) -> str:
+    """A session id for a file that names none: from its first record, so the same bytes read
+    from another path land in the same run."""
+    return str(uuid.uuid5(_DERIVED_NS, json.dumps(first, sort_keys=True)))
 
 
 def _str_or_none(v: Any) -> str | None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from aionisd.store.db import Database, dumps, now
+from aionisd.store.db import Database, dumps, like, now
 
 GENESIS = "0" * 64
 
@@ -41,7 +41,7 @@ def append(db: Database, action: str, subject: str, data: dict[str, Any], actor:
 
 
 def entries(db: Database, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:
-    where, params = ("WHERE action LIKE ?", (f"{action}%", limit)) if action else ("", (limit,))
+    where, params = ("WHERE action LIKE ? ESCAPE '\\'", (like(action), limit)) if action else ("", (limit,))
     out = db.rows(
         f"SELECT seq, ts, actor, action, subject, data, hash FROM audit {where} ORDER BY seq DESC LIMIT ?",
         params,

@@ -1,10 +1,78 @@
-"""Numbered schema migrations. Append only: never edit a migration that has shipped."""
+"""Numbered schema migrations. Append only: never edit a migration that has shipped.
+
+A migration is SQL, or a function of the connection when rows must be rewritten in Python.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import apsw
 
-MIGRATIONS: list[tuple[int, str]] = [
+
+def _redact_at_rest(conn: apsw.Connection) -> bool:
+    """Secrets recorded before ingest redacted them: rewrite every run's steps, goal and events
+    the way ingest now writes them, and keep each name's keyed fingerprint. True if it did."""
+    from aionisd.secrets import Vault, install_key, redact
+
+    conn.execute(
+        """
+        CREATE TABLE run_secrets (
+            run_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        ) WITHOUT ROWID;
+        """
+    )
+    runs: list[tuple[str, str | None]] = [
+        (str(r[0]), r[1]) for r in conn.execute("SELECT id, goal FROM runs")
+    ]
+    if not runs and not conn.execute("SELECT 1 FROM ingest_errors LIMIT 1").fetchone():
+        return False
+    key = install_key(Path(conn.filename).parent)
+    for rid, goal in runs:
+        vault = Vault(key=key)
+        rows: list[tuple[Any, ...]] = conn.execute(
+            "SELECT key, command, input, cwd, stdout, stderr FROM steps WHERE run_id = ? ORDER BY seq",
+            (rid,),
+        ).fetchall()
+        for text in [goal, *(t for r in rows for t in r[1:])]:
+            vault.collect(text or "")
+        if not vault.names:
+            continue
+        conn.execute("UPDATE runs SET goal = ? WHERE id = ?", (goal and vault.redact(goal), rid))
+        conn.executemany(
+            "UPDATE steps SET command = ?, input = ?, cwd = ?, stdout = ?, stderr = ? "
+            "WHERE run_id = ? AND key = ?",
+            [(*(t if t is None else vault.redact(t) for t in r[1:]), rid, r[0]) for r in rows],
+        )
+        conn.executemany(
+            "INSERT INTO run_secrets VALUES (?,?,?)", [(rid, n, fp) for fp, n in vault.prints.items()]
+        )
+        _redact_events(conn, "data LIKE ?", (f'%"{rid}"%',), vault.redact)
+    for rowid, reason in conn.execute("SELECT id, reason FROM ingest_errors").fetchall():
+        conn.execute("UPDATE ingest_errors SET reason = ? WHERE id = ?", (redact(str(reason)), rowid))
+    _redact_events(conn, "kind = 'ingest.error'", (), redact)
+    return True
+
+
+def _redact_events(
+    conn: apsw.Connection, where: str, args: tuple[Any, ...], fn: Callable[[str], str]
+) -> None:
+    from aionisd.params import walk_strings
+
+    for seq, data in conn.execute(f"SELECT seq, data FROM events WHERE {where}", args).fetchall():
+        fixed = json.dumps(walk_strings(json.loads(str(data)), fn), separators=(",", ":"), ensure_ascii=False)
+        if fixed != data:
+            conn.execute("UPDATE events SET data = ? WHERE seq = ?", (fixed, seq))
+
+
+Migration = str | Callable[[apsw.Connection], bool]  # a function says whether it rewrote rows
+MIGRATIONS: list[tuple[int, Migration]] = [
     (
         1,
         """
@@ -168,6 +236,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- What was read of a watched file, to tell an append from a rewrite in place (same inode),
+        -- and where an over-long line being skipped began (NULL when not skipping).
+        ALTER TABLE sources ADD COLUMN fingerprint TEXT;
+        ALTER TABLE sources ADD COLUMN skip_from INTEGER;
+        """,
+    ),
+    (3, _redact_at_rest),
 ]
 
 LATEST = MIGRATIONS[-1][0]
@@ -176,13 +254,26 @@ LATEST = MIGRATIONS[-1][0]
 def migrate(conn: apsw.Connection) -> list[int]:
     """Apply every migration above the database's user_version, each in its own transaction."""
     applied = []
+    rewrote = False
     row = conn.execute("PRAGMA user_version").fetchone()
     current = int(row[0]) if row else 0
-    for number, sql in MIGRATIONS:
+    for number, step in MIGRATIONS:
         if number <= current:
             continue
         with conn:
-            conn.execute(sql)
+            if isinstance(step, str):
+                conn.execute(step)
+            else:
+                rewrote = step(conn) or rewrote
             conn.execute(f"PRAGMA user_version = {int(number)}")
         applied.append(number)
+    if rewrote:
+        _forget_old_pages(conn)
     return applied
+
+
+def _forget_old_pages(conn: apsw.Connection) -> None:
+    """Rows rewritten by a migration may leave their old bytes in free pages and the WAL:
+    rebuild the file and empty the WAL, so what was redacted is gone from the disk too."""
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # a no-op without a WAL

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from aionisd.store.db import Database, dumps, now
+from aionisd.store.db import Database, dumps, like, now
 
 STATUSES = ("draft", "shadow", "active", "disabled")
 _COLS = (
@@ -96,22 +96,25 @@ def _words(text: str) -> str:
 
 
 def resolve(db: Database, ref: str, version: int | None = None) -> dict[str, Any] | None:
-    """A version by lineage id (or unique prefix), name, or digest; default the latest version."""
+    """A version by lineage id (or unique prefix), name, or digest; default the latest version.
+    An empty ref names nothing (as a prefix it would name the only playbook)."""
+    if not ref:
+        return None
     row = None
     if ref.startswith("sha256:") or re.fullmatch(r"[0-9a-f]{12,64}", ref):
-        digest = ref if ref.startswith("sha256:") else f"sha256:{ref}"
+        digest = like(ref if ref.startswith("sha256:") else f"sha256:{ref}")
         rows = db.conn.execute(
             f"SELECT {_COLS} FROM playbook_versions v JOIN playbooks p ON p.id = v.playbook_id "
-            "WHERE v.digest LIKE ? LIMIT 2",
-            (digest + "%",),
+            "WHERE v.digest LIKE ? ESCAPE '\\' LIMIT 2",
+            (digest,),
         ).fetchall()
         if len(rows) == 1:
             return _row(rows[0])
     ids = [
         r[0]
         for r in db.conn.execute(
-            "SELECT id FROM playbooks WHERE id = ? OR name = ? OR id LIKE ? LIMIT 3",
-            (ref, ref, ref + "%"),
+            "SELECT id FROM playbooks WHERE id = ? OR name = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
+            (ref, ref, like(ref)),
         )
     ]
     exact = [i for i in ids if i == ref]

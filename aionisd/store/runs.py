@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from aionisd.model import (
     Event,
@@ -19,8 +22,10 @@ from aionisd.model import (
     merge_step,
     run_id_for,
 )
+from aionisd.params import walk_strings
+from aionisd.secrets import Vault, find_secrets, install_key, redact
 from aionisd.store import events as event_log
-from aionisd.store.db import Database, dumps, now
+from aionisd.store.db import Database, dumps, like, now
 
 _STEP_COLS = (
     "run_id, key, seq, kind, tool, command, input, cwd, status, exit_code, started_at, ended_at, "
@@ -74,11 +79,71 @@ def _run_from_row(r: tuple[Any, ...]) -> Run:
     )
 
 
+RECENT_RUNS = 64  # runs whose secret values ingest keeps in memory (never on disk)
+_recent: WeakKeyDictionary[Database, OrderedDict[str, Vault]] = WeakKeyDictionary()
+_STEP_TEXTS = ("command", "cwd", "stdout", "stderr")
+_OUTPUTS = frozenset({"stdout", "stderr"})
+
+
+class _Redactor:
+    """The one door recorded text takes into the store: each secret becomes `${NAME}`, named
+    once per run. A value named in an earlier batch keeps its name (found by its keyed
+    fingerprint in `run_secrets`); one still in memory is also removed where no pattern sees it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.vaults = _recent.setdefault(db, OrderedDict())
+        self.touched: set[str] = set()
+
+    def _vault(self, run_id: str, text: str, output: bool) -> Vault | None:
+        vault = self.vaults.get(run_id)
+        if vault is not None:
+            self.vaults.move_to_end(run_id)
+            return vault
+        if not find_secrets(text, output=output):
+            return None
+        vault = Vault(key=install_key(self.db.path.parent))
+        for name, fp in self.db.conn.execute(
+            "SELECT name, fingerprint FROM run_secrets WHERE run_id = ?", (run_id,)
+        ):
+            vault.remember(name, fp)
+        self.vaults[run_id] = vault
+        while len(self.vaults) > RECENT_RUNS:
+            self.vaults.popitem(last=False)
+        return vault
+
+    def text(self, run_id: str, text: str, output: bool = False) -> str:
+        vault = self._vault(run_id, text, output) if text else None
+        if vault is None:
+            return text
+        self.touched.add(run_id)
+        return vault.redact(text, output=output)
+
+    def step(self, run_id: str, ev: StepEvent) -> StepEvent:
+        changes: dict[str, Any] = {
+            f: self.text(run_id, v, f in _OUTPUTS) for f in _STEP_TEXTS if (v := getattr(ev, f)) is not None
+        }
+        if ev.input is not None:
+            changes["input"] = walk_strings(ev.input, lambda v: self.text(run_id, v))
+        return dataclasses.replace(ev, **changes)
+
+    def run(self, run_id: str, ev: RunEvent) -> RunEvent:
+        return ev if ev.goal is None else dataclasses.replace(ev, goal=self.text(run_id, ev.goal))
+
+    def flush(self) -> None:
+        """Keep each name with its fingerprint (the values themselves are never written)."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO run_secrets(run_id, name, fingerprint) VALUES (?,?,?)",
+            [(rid, name, fp) for rid in self.touched for fp, name in self.vaults[rid].prints.items()],
+        )
+
+
 class _Batch:
     """Rows touched by one ingest batch, written once at the end (the hot path of ingest)."""
 
     def __init__(self, db: Database, source_path: str | None) -> None:
         self.db = db
+        self.redactor = _Redactor(db)
         self.source_path = source_path
         self.runs: dict[str, Run] = {}
         self.new_runs: set[str] = set()
@@ -111,6 +176,7 @@ class _Batch:
         return run
 
     def step(self, run: Run, ev: StepEvent) -> None:
+        ev = self.redactor.step(run.id, ev)
         k = (run.id, ev.key)
         st = self.steps.get(k)
         created = False
@@ -190,6 +256,7 @@ class _Batch:
                 for (rid, _), s in self.steps.items()
             ],
         )
+        self.redactor.flush()
         for rid in self.new_runs:
             self.notes.insert(0, ("run.started", run_brief(self.runs[rid], self.step_count[rid])))
         for rid in self.changed_runs - self.new_runs:
@@ -207,7 +274,7 @@ def apply_events(
             batch.step(batch.run_for(ev.session_id, None), ev)
         elif isinstance(ev, RunEvent):
             run = batch.run_for(ev.session_id, ev.agent)
-            merge_run(run, ev)
+            merge_run(run, batch.redactor.run(run.id, ev))
             batch.changed_runs.add(run.id)
         elif isinstance(ev, UsageEvent):
             run = batch.run_for(ev.session_id, None)
@@ -231,15 +298,13 @@ def apply_events(
             )
             usage_runs.add(run.id)
         elif isinstance(ev, IngestError):
+            reason = redact(ev.reason)  # a parser's message may quote the record it could not read
             db.conn.execute(
                 "INSERT INTO ingest_errors(path, offset, reason, ts) VALUES (?,?,?,?)",
-                (ev.path or source_path or "", ev.offset, ev.reason, now()),
+                (ev.path or source_path or "", ev.offset, reason, now()),
             )
             batch.notes.append(
-                (
-                    "ingest.error",
-                    {"path": ev.path or source_path, "offset": ev.offset, "reason": ev.reason},
-                )
+                ("ingest.error", {"path": ev.path or source_path, "offset": ev.offset, "reason": reason})
             )
     for rid in usage_runs:
         batch.runs[rid].tokens = _tokens(db, rid)
@@ -327,13 +392,17 @@ def get_run(db: Database, run_id: str) -> Run | None:
     row = db.conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         matches = db.conn.execute(
-            f"SELECT {_RUN_COLS} FROM runs WHERE id LIKE ? OR session_id LIKE ? LIMIT 2",
-            (f"%{run_id}%", f"{run_id}%"),
+            f"SELECT {_RUN_COLS} FROM runs "
+            "WHERE id LIKE ? ESCAPE '\\' OR session_id LIKE ? ESCAPE '\\' LIMIT 2",
+            (like(run_id, before="%"), like(run_id)),
         ).fetchall()
         if len(matches) != 1:
             return None
         row = matches[0]
     run = _run_from_row(row)
+    run.secrets = dict(
+        db.conn.execute("SELECT name, fingerprint FROM run_secrets WHERE run_id = ? ORDER BY name", (run.id,))
+    )
     run.steps = [
         _step_from_row(r)
         for r in db.conn.execute(f"SELECT {_STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run.id,))
@@ -353,6 +422,7 @@ def run_detail(run: Run, *, output: bool = False) -> dict[str, Any]:
     out = run_brief(run, len(run.steps))
     out["steps"] = steps
     out["git_branch"] = run.git_branch
+    out["secrets"] = run.secrets  # NAME -> keyed fingerprint: equal values, equal prints
     return out
 
 
