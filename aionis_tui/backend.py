@@ -16,9 +16,8 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
+from aionisd import errors
 from aionisd.client import ApiError, AsyncClient, DaemonNotRunning, socket_path
-
-METHOD_NOT_FOUND = -32601
 
 __all__ = ["ApiError", "Backend", "ConnState", "DaemonNotRunning", "NotAvailable"]
 
@@ -76,7 +75,7 @@ class Backend:
         try:
             return await client.call(method, **params)
         except ApiError as e:
-            if e.code == METHOD_NOT_FOUND:
+            if e.code == errors.METHOD_NOT_FOUND:
                 raise NotAvailable(e.code, f"{method} is not available yet", e.data) from e
             raise
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aionisd.api import protocol as p
-from aionisd.api.protocol import RpcError
+from aionisd import errors
+from aionisd.errors import AionisError
 from aionisd.service import Service
 from aionisd.signing import (
     PAYLOAD_TYPE_PLAYBOOK,
@@ -84,15 +84,15 @@ def signer(service: Service, *, create: bool = True) -> Signer:
     path = key_path(service)
     if not path.exists():
         if not create:
-            raise RpcError(p.NO_KEY, "no signing key: run `aionis keys init`")
+            raise AionisError(errors.NO_KEY, "no signing key: run `aionis keys init`")
         init_key(service, default_principal())
     try:
         key = load_private(path)
     except (SigningError, OSError) as e:
-        raise RpcError(p.NO_KEY, f"cannot load signing key {path}: {e}") from None
+        raise AionisError(errors.NO_KEY, f"cannot load signing key {path}: {e}") from None
     if trust_store(service).is_revoked(key.keyid):
-        raise RpcError(
-            p.NO_KEY,
+        raise AionisError(
+            errors.NO_KEY,
             f"your signing key {key.keyid} is revoked: run `aionis keys init` to make a new one",
             {"keyid": key.keyid},
         )
@@ -113,7 +113,7 @@ def init_key(service: Service, principal: str, use: str | None = None) -> dict[s
         try:
             key = load_private(source)
         except (SigningError, OSError) as e:
-            raise RpcError(p.INVALID_PARAMS, f"cannot use {source}: {e}", {"field": "use"}) from None
+            raise AionisError(errors.INVALID_PARAMS, f"cannot use {source}: {e}", {"field": "use"}) from None
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.symlink_to(source)
     else:
@@ -139,7 +139,7 @@ def _set_aside_revoked(service: Service, path: Path) -> None:
     except (SigningError, OSError):
         keyid = None
     if keyid is None or not trust_store(service).is_revoked(keyid):
-        raise RpcError(p.CONFLICT, f"a key already exists at {path}")
+        raise AionisError(errors.CONFLICT, f"a key already exists at {path}")
     if path.is_symlink():
         path.unlink()
         return
@@ -200,9 +200,9 @@ def verification_dict(v: Verification) -> dict[str, Any]:
     }
 
 
-def refusal(v: Verification) -> RpcError:
-    code = p.UNTRUSTED_SIGNER if signature_state(v) == "untrusted" else p.SIGNATURE_INVALID
-    return RpcError(code, v.reason or "signature check failed", verification_dict(v))
+def refusal(v: Verification) -> AionisError:
+    code = errors.UNTRUSTED_SIGNER if signature_state(v) == "untrusted" else errors.SIGNATURE_INVALID
+    return AionisError(code, v.reason or "signature check failed", verification_dict(v))
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
@@ -274,8 +274,8 @@ def compile_run(
     from aionisd.params import Substituter
 
     if not run_id.strip():
-        raise RpcError(
-            p.INVALID_PARAMS, "run_id is empty: name a run (see `aionis runs`)", {"field": "run_id"}
+        raise AionisError(
+            errors.INVALID_PARAMS, "run_id is empty: name a run (see `aionis runs`)", {"field": "run_id"}
         )
     literals = params or {}
     try:
@@ -286,14 +286,14 @@ def compile_run(
                 )
         Substituter(None, None, literals)  # the compiler's own rules for names and literals
     except ValueError as e:
-        raise RpcError(p.INVALID_PARAMS, str(e), {"field": "params"}) from None
+        raise AionisError(errors.INVALID_PARAMS, str(e), {"field": "params"}) from None
     run = run_store.get_run(service.db, run_id)
     if run is None:
-        raise RpcError(p.NOT_FOUND, f"no run {run_id}")
+        raise AionisError(errors.NOT_FOUND, f"no run {run_id}")
     try:
         compiled = compile_doc(run, name=name, params=literals or None, keep_probes=keep_probes)
     except NothingToReplay as e:
-        raise RpcError(p.NOTHING_TO_REPLAY, str(e)) from None
+        raise AionisError(errors.NOTHING_TO_REPLAY, str(e)) from None
     doc = compiled.doc
     info = store_signed(service, doc, playbook_id=None, run_id=run.id)
     return {
@@ -337,7 +337,7 @@ def get(service: Service, ref: str, version: int | None = None) -> dict[str, Any
     row = store.resolve(service.db, ref, version)
     if row is None:
         what = f"{ref} version {version}" if version else ref
-        raise RpcError(p.NOT_FOUND, f"no playbook {what}")
+        raise AionisError(errors.NOT_FOUND, f"no playbook {what}")
     return row
 
 
@@ -361,7 +361,7 @@ def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
 
     problems = validate(doc)
     if problems:
-        raise RpcError(p.INVALID_PARAMS, f"not a valid playbook: {problems[0]}")
+        raise AionisError(errors.INVALID_PARAMS, f"not a valid playbook: {problems[0]}")
     digest = payload_digest(v.payload)
     with service.write() as db:
         existing = db.one("SELECT playbook_id FROM playbook_versions WHERE digest = ?", (digest,))
@@ -370,7 +370,7 @@ def import_envelope(service: Service, envelope: Any) -> dict[str, Any]:
         pid = _lineage_for(db, doc, digest)
         ver = doc["version"]
         if db.one("SELECT 1 FROM playbook_versions WHERE playbook_id = ? AND version = ?", (pid, ver)):
-            raise RpcError(p.CONFLICT, f"{pid} already has a different version {ver}")
+            raise AionisError(errors.CONFLICT, f"{pid} already has a different version {ver}")
         store.insert(
             db,
             playbook_id=pid,
@@ -410,8 +410,8 @@ def _lineage_for(db: Any, doc: dict[str, Any], digest: str) -> str:
 
 def promote(service: Service, ref: str, version: int, status: str) -> dict[str, Any]:
     if status not in store.STATUSES:
-        raise RpcError(
-            p.INVALID_PARAMS,
+        raise AionisError(
+            errors.INVALID_PARAMS,
             f"status must be one of {', '.join(store.STATUSES)}",
             {"field": "status"},
         )

@@ -11,7 +11,8 @@ from typing import Any
 
 from aionisd.cli import CliError, _connect, _trim, call, emit, table
 from aionisd.cli_more import _kv
-from aionisd.repair import outcome_line, repair_heading, repair_summary
+from aionisd.events import outcome_line, repair_heading
+from aionisd.repair import repair_summary
 
 _MARK = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "not_run": "·", "cancelled": "⊘"}
 

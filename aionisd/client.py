@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aionisd import errors
 from aionisd.api import protocol as p
 
 if TYPE_CHECKING:
@@ -43,19 +44,6 @@ def check_peer(sock: socket.socket, path: Path) -> None:
         raise DaemonNotRunning(f"refusing {path}: it is served by uid {uid}, not by you (uid {os.getuid()})")
 
 
-def answers(path: str | Path, timeout: float = 1.0) -> bool:
-    """Whether something accepts connections on the socket (a live daemon, not a stale file)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def socket_path(path: str | Path | None = None) -> Path:
     if path:
         return Path(path)
@@ -67,7 +55,7 @@ def socket_path(path: str | Path | None = None) -> Path:
 def _result(msg: dict[str, Any]) -> Any:
     if "error" in msg:
         err = msg["error"]
-        raise ApiError(err.get("code", p.INTERNAL_ERROR), err.get("message", ""), err.get("data"))
+        raise ApiError(err.get("code", errors.INTERNAL_ERROR), err.get("message", ""), err.get("data"))
     return msg.get("result")
 
 

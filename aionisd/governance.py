@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aionisd.api import protocol as p
-from aionisd.api.protocol import RpcError
-from aionisd.repair import Failure, Proposal, RepairRequest, outcome_line
+from aionisd import errors
+from aionisd.errors import AionisError
+from aionisd.events import outcome_line
+from aionisd.repair import Failure, Proposal, RepairRequest
 from aionisd.repair.patch import InvalidPatch, apply, step_diff
 from aionisd.replay.engine import RepairDecision
 from aionisd.service import Service
@@ -241,7 +242,7 @@ def propose_human(
 ) -> dict[str, Any]:
     row = pb_store.resolve(service.db, ref, version)
     if row is None:
-        raise RpcError(p.NOT_FOUND, f"no playbook {ref}")
+        raise AionisError(errors.NOT_FOUND, f"no playbook {ref}")
     proposal = Proposal("human", patch, rationale or "proposed by a person")  # type: ignore[arg-type]
     rep = record(
         service,
@@ -254,7 +255,9 @@ def propose_human(
         env=env,
     )
     if rep["status"] == "invalid":
-        raise RpcError(p.INVALID_PATCH, f"invalid patch: {rep['invalid_reason']}", {"repair_id": rep["id"]})
+        raise AionisError(
+            errors.INVALID_PATCH, f"invalid patch: {rep['invalid_reason']}", {"repair_id": rep["id"]}
+        )
     return rep
 
 
@@ -270,10 +273,10 @@ def decide(
     from aionisd import catalog
 
     if decision not in ("approve", "reject"):
-        raise RpcError(p.INVALID_PARAMS, "decision must be approve or reject", {"field": "decision"})
+        raise AionisError(errors.INVALID_PARAMS, "decision must be approve or reject", {"field": "decision"})
     rep = _row(service, repair_id)
     if rep["status"] not in ("pending_review", "shadow_failed"):
-        raise RpcError(p.CONFLICT, f"repair {repair_id} is {rep['status']}, not awaiting review")
+        raise AionisError(errors.CONFLICT, f"repair {repair_id} is {rep['status']}, not awaiting review")
     row = pb_store.resolve(service.db, rep["playbook_id"], rep["version"])
     assert row is not None
     base = catalog.check(service, row["envelope"])
@@ -295,7 +298,7 @@ def decide(
             try:
                 patched = apply(pb_store.document(row), rep["patch"])
             except InvalidPatch as e:
-                raise RpcError(p.INVALID_PATCH, f"invalid patch: {e.reason}") from None
+                raise AionisError(errors.INVALID_PATCH, f"invalid patch: {e.reason}") from None
             patched["status"] = "shadow"
             info = catalog.store_signed(
                 service,
@@ -393,7 +396,7 @@ def decide(
 def _row(service: Service, repair_id: str) -> dict[str, Any]:
     rows = service.db.rows("SELECT * FROM repairs WHERE id = ?", (repair_id,))
     if not rows:
-        raise RpcError(p.NOT_FOUND, f"no repair {repair_id}")
+        raise AionisError(errors.NOT_FOUND, f"no repair {repair_id}")
     r = rows[0]
     for k in ("patch", "failure", "shadow", "usage"):
         r[k] = json.loads(r[k]) if r[k] else ({} if k == "failure" else None)

@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aionisd.client import answers
-from aionisd.paths import default_socket
+from aionisd.paths import answers, default_socket
 
 
 class DaemonFailed(Exception):

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from aionisd.api import protocol as p
+from aionisd import errors
 from aionisd.client import ApiError, Client, DaemonNotRunning
 from aionisd.repair import repair_summary
 
@@ -25,14 +25,14 @@ INSTRUCTIONS = (
 
 # Answers an agent acts on (tell the user, or do the work by hand) rather than tool failures.
 REFUSALS = {
-    p.EXEC_NOT_ALLOWED: "ask the user to set `[replay] allow_local_exec = true` in "
+    errors.EXEC_NOT_ALLOWED: "ask the user to set `[replay] allow_local_exec = true` in "
     "~/.config/aionis/config.toml, or do the work yourself",
-    p.SIGNATURE_INVALID: "do not replay it; tell the user the playbook's signature is bad",
-    p.UNTRUSTED_SIGNER: "ask the user to trust the signer (`aionis keys trust`), or do the work yourself",
-    p.MISSING_PARAMETER: "pass the missing values in `params` (secrets come from the environment)",
-    p.PLAYBOOK_DISABLED: "this version is disabled; do the work yourself",
-    p.PATH_ESCAPE: "the playbook writes outside the workdir; do the work yourself",
-    p.PRECONDITION_FAILED: "fix the failed precondition, or do the work yourself",
+    errors.SIGNATURE_INVALID: "do not replay it; tell the user the playbook's signature is bad",
+    errors.UNTRUSTED_SIGNER: "ask the user to trust the signer (`aionis keys trust`) or do the work yourself",
+    errors.MISSING_PARAMETER: "pass the missing values in `params` (secrets come from the environment)",
+    errors.PLAYBOOK_DISABLED: "this version is disabled; do the work yourself",
+    errors.PATH_ESCAPE: "the playbook writes outside the workdir; do the work yourself",
+    errors.PRECONDITION_FAILED: "fix the failed precondition, or do the work yourself",
 }
 STEP_STATUSES = ("success", "failed", "not_run")
 FILE_TOOLS = ("write_file", "edit_file")

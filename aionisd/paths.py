@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,3 +78,16 @@ def ensure_private_dir(path: Path) -> Path:
     if st.st_mode & 0o077:
         raise UnsafePath(f"{path} is open to other users (mode {oct(st.st_mode & 0o777)}); want 0700")
     return path
+
+
+def answers(path: str | Path, timeout: float = 1.0) -> bool:
+    """Whether something accepts connections on the socket (a live daemon, not a stale file)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()

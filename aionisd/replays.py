@@ -14,8 +14,9 @@ from typing import Any, cast
 
 import trio
 
-from aionisd.api import protocol as p
-from aionisd.api.protocol import RpcError
+from aionisd import errors
+from aionisd.errors import AionisError
+from aionisd.events import MODES, SAFE_ENV
 from aionisd.model import RunEvent, StepEvent, StepStatus
 from aionisd.replay.checks import PathEscape, confine, resolve_params, substitute
 from aionisd.replay.contain import kill_leftovers, remove_empty_cgroups
@@ -30,9 +31,7 @@ from aionisd.store.db import dumps, now
 
 log = logging.getLogger("aionisd.replay")
 
-MODES = ("simulate", "strict", "guided")
 OUTPUT_FLUSH_S = 0.05
-SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME", "SHELL", "TMPDIR")
 
 
 @dataclass
@@ -87,7 +86,7 @@ class ReplayService:
         else:
             row = pb_store.resolve(db, ref, version)
         if row is None:
-            raise RpcError(p.NOT_FOUND, f"no replayable version of playbook {ref}")
+            raise AionisError(errors.NOT_FOUND, f"no replayable version of playbook {ref}")
         return row
 
     def gate(
@@ -102,13 +101,15 @@ class ReplayService:
         from aionisd import catalog
 
         if mode not in MODES:
-            raise RpcError(p.INVALID_PARAMS, f"mode must be one of {', '.join(MODES)}", {"field": "mode"})
+            raise AionisError(
+                errors.INVALID_PARAMS, f"mode must be one of {', '.join(MODES)}", {"field": "mode"}
+            )
         if row["status"] == "disabled":
-            raise RpcError(p.PLAYBOOK_DISABLED, f"{row['id']} v{row['version']} is disabled")
+            raise AionisError(errors.PLAYBOOK_DISABLED, f"{row['id']} v{row['version']} is disabled")
         if mode != "simulate" and not self.service.config.replay.allow_local_exec:
             where = self.service.config.path or self.service.paths.config_file
-            raise RpcError(
-                p.EXEC_NOT_ALLOWED,
+            raise AionisError(
+                errors.EXEC_NOT_ALLOWED,
                 f"local execution is off: set allow_local_exec = true under [replay] in {where}",
             )
         v = catalog.check(self.service, row["envelope"])
@@ -124,16 +125,16 @@ class ReplayService:
             parts = ([f"missing parameter(s): {', '.join(plain)} (--param NAME=VALUE)"] if plain else []) + (
                 [f"missing secret(s): set {', '.join(secret)} in the environment"] if secret else []
             )
-            raise RpcError(p.MISSING_PARAMETER, "; ".join(parts), {"missing": res.missing})
+            raise AionisError(errors.MISSING_PARAMETER, "; ".join(parts), {"missing": res.missing})
         if res.invalid:
-            raise RpcError(p.INVALID_PARAMS, "; ".join(res.invalid), {"invalid": res.invalid})
+            raise AionisError(errors.INVALID_PARAMS, "; ".join(res.invalid), {"invalid": res.invalid})
         home = Path(res.values["home"]) if res.values.get("home") else None
         for step in doc.get("steps", []):
             if step.get("kind") in ("file_write", "file_edit") and step.get("path"):
                 try:
                     confine(substitute(step["path"], res.values), workdir, home)
                 except PathEscape as e:
-                    raise RpcError(p.PATH_ESCAPE, str(e)) from None
+                    raise AionisError(errors.PATH_ESCAPE, str(e)) from None
         return doc
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -151,7 +152,7 @@ class ReplayService:
         row = self._load(ref, version)
         wd = Path(workdir or os.getcwd()).expanduser()
         if not wd.is_absolute():
-            raise RpcError(p.INVALID_PARAMS, "workdir must be an absolute path", {"field": "workdir"})
+            raise AionisError(errors.INVALID_PARAMS, "workdir must be an absolute path", {"field": "workdir"})
         replay_env = dict(env) if env is not None else {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         rid = new_id()
         real = os.path.realpath(wd)
@@ -159,7 +160,7 @@ class ReplayService:
             doc = self.gate(row, mode, wd, replay_env, params)
             if mode != "simulate":
                 self._check_workdir_free(wd, real)
-        except RpcError as e:
+        except AionisError as e:
             self._record_refusal(rid, row, mode, wd, e)
             raise
         if mode != "simulate":
@@ -280,7 +281,7 @@ class ReplayService:
             },
         )
 
-    def _record_refusal(self, rid: str, row: dict[str, Any], mode: str, wd: Path, e: RpcError) -> None:
+    def _record_refusal(self, rid: str, row: dict[str, Any], mode: str, wd: Path, e: AionisError) -> None:
         with self.service.write() as db:
             db.conn.execute(
                 "INSERT INTO replays(id, playbook_id, version, mode, status, reason, workdir, result, "
@@ -315,8 +316,8 @@ class ReplayService:
         for hid, other in self.active.items():
             if other.workdir == real:
                 pb = other.info["playbook"]
-                raise RpcError(
-                    p.WORKDIR_BUSY,
+                raise AionisError(
+                    errors.WORKDIR_BUSY,
                     f"workdir {wd} is in use by replay {hid} ({pb['name']} v{pb['version']}); "
                     f"wait for it to end or cancel it with `aionis cancel {hid}`",
                     {"replay_id": hid, "playbook": pb, "workdir": real},
@@ -424,7 +425,7 @@ class ReplayService:
             (rid,),
         )
         if not r:
-            raise RpcError(p.NOT_FOUND, f"no replay {rid}")
+            raise AionisError(errors.NOT_FOUND, f"no replay {rid}")
         row = r[0]
         a = self.active.get(rid)
         result = _result_dict(a.replay.result) if a else json.loads(row["result"] or "{}")

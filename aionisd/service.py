@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aionisd import __version__
-from aionisd.api.bus import Bus
+from aionisd.bus import Bus
 from aionisd.config import Config
 from aionisd.paths import Paths
 from aionisd.store import events as event_log

@@ -16,7 +16,7 @@ from typing import Any
 import apsw
 import pytest
 
-from aionisd.api import protocol as p
+from aionisd import errors
 from aionisd.api.server import MAX_CONNECTIONS
 from aionisd.client import ApiError, Client
 from aionisd.playbook import PAYLOAD_TYPE, canonical_bytes
@@ -177,7 +177,7 @@ def test_idle_clients_in_every_slot_do_not_lock_out_status(daemon: Daemon, xdg: 
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["socket"] == str(daemon.socket)
         # The longest idle made room, and said why; the others still answer.
-        assert closed_with(idle[0]) == p.IDLE_CLOSED
+        assert closed_with(idle[0]) == errors.IDLE_CLOSED
         assert "result" in idle[-1].call("runs.list")
     finally:
         for c in idle:
@@ -194,7 +194,7 @@ def test_busy_clients_in_every_slot_leave_room_for_status(daemon: Daemon, xdg: X
         assert status.returncode == 0, status.stderr
         subscribers.append(extra := Raw(daemon.socket).init())
         assert extra.call("status")["result"]["pid"] == pid_of(daemon)
-        assert extra.call("runs.list")["error"]["code"] == p.TOO_MANY_CONNECTIONS
+        assert extra.call("runs.list")["error"]["code"] == errors.TOO_MANY_CONNECTIONS
     finally:
         for c in subscribers:
             c.close()
@@ -206,8 +206,8 @@ def test_idle_connection_is_closed_after_the_idle_timeout(start_daemon: Any) -> 
     assert "result" in subscriber.call("events.subscribe")
     silent = Raw(d.socket)  # connected, never sends a byte
     initialized = Raw(d.socket).init()
-    assert closed_with(silent) == p.IDLE_CLOSED
-    assert closed_with(initialized) == p.IDLE_CLOSED
+    assert closed_with(silent) == errors.IDLE_CLOSED
+    assert closed_with(initialized) == errors.IDLE_CLOSED
     # Subscribed before both, idle as long: still open, since it waits for events.
     assert subscriber.call("status")["result"]["pid"] == pid_of(d)
     subscriber.close()

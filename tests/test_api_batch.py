@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aionisd import errors
 from aionisd.api import protocol as p
 from tests.conftest import Daemon
 from tests.rpc import Raw
@@ -66,9 +67,9 @@ def test_generated_batches(daemon: Daemon) -> None:
         for r in got:
             assert r["jsonrpc"] == "2.0" and ("result" in r) != ("error" in r), r
             if r["id"] is None:
-                assert r["error"]["code"] == p.INVALID_REQUEST
+                assert r["error"]["code"] == errors.INVALID_REQUEST
         unknown = {i["id"] for i, id_ in batch if id_ not in (None, ...) and i["method"] == "no.such.method"}
-        assert {r["id"] for r in got if r.get("error", {}).get("code") == p.METHOD_NOT_FOUND} == unknown
+        assert {r["id"] for r in got if r.get("error", {}).get("code") == errors.METHOD_NOT_FOUND} == unknown
 
     check()
     c.close()
@@ -77,19 +78,19 @@ def test_generated_batches(daemon: Daemon) -> None:
 def test_empty_oversized_and_unparsable_batches_get_one_error(daemon: Daemon) -> None:
     c = Raw(daemon.socket).init()
     c.send(b"[]\n")
-    assert c.read_any()["error"]["code"] == p.INVALID_REQUEST
+    assert c.read_any()["error"]["code"] == errors.INVALID_REQUEST
     status = {"jsonrpc": "2.0", "id": 1, "method": "status"}
     c.send(json.dumps([status] * (p.MAX_BATCH + 1)).encode() + b"\n")
     err = c.read_any()
-    assert err["id"] is None and err["error"]["code"] == p.INVALID_REQUEST, err
+    assert err["id"] is None and err["error"]["code"] == errors.INVALID_REQUEST, err
     assert str(p.MAX_BATCH) in err["error"]["message"]
     c.send(json.dumps([status] * p.MAX_BATCH).encode() + b"\n")
     assert [r["result"]["pid"] for r in c.read_any()] == [daemon.proc.pid] * p.MAX_BATCH  # type: ignore[union-attr]
     c.send(b'[{"jsonrpc":"2.0","method":"status"},\n')  # the spec's "invalid JSON" batch
-    assert c.read_any()["error"]["code"] == p.PARSE_ERROR
+    assert c.read_any()["error"]["code"] == errors.PARSE_ERROR
     c.send(b"[1,2,3]\n")
     answers = c.read_any()
-    assert [(a["id"], a["error"]["code"]) for a in answers] == [(None, p.INVALID_REQUEST)] * 3
+    assert [(a["id"], a["error"]["code"]) for a in answers] == [(None, errors.INVALID_REQUEST)] * 3
     c.close()
 
 

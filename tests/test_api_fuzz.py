@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aionisd.api import protocol as p
+from aionisd import errors
 from aionisd.signing import generate
 from aionisd.store.playbooks import STATUSES
 from tests.conftest import ROOT, Daemon, Xdg
@@ -186,7 +186,7 @@ def fuzz(c: Raw, method: str, refs: list[str]) -> list[tuple[str, Any, dict[str,
         c.send(line(7, method, params))
         got = answer(c, 7)
         assert got.get("jsonrpc") == "2.0" and ("result" in got) != ("error" in got), got
-        if got.get("error", {}).get("code") == p.INTERNAL_ERROR:
+        if got.get("error", {}).get("code") == errors.INTERNAL_ERROR:
             internal.append((method, params, got["error"]))
 
     call()
@@ -214,25 +214,29 @@ def test_every_method_with_generated_params_never_errs_internally(
 # Each of these once answered -32603; the generated calls above find them only by chance.
 LONG_LIKE = "%" * 60_000
 FOUND: list[tuple[str, dict[str, Any], int]] = [
-    ("runs.get", {"id": LONG_LIKE}, p.NOT_FOUND),  # LIKE or GLOB pattern too complex
-    ("playbooks.get", {"id": LONG_LIKE}, p.NOT_FOUND),
-    ("playbooks.verify", {"id": "_" * 60_000}, p.NOT_FOUND),
-    ("replay.start", {"id": LONG_LIKE, "mode": "simulate"}, p.NOT_FOUND),
+    ("runs.get", {"id": LONG_LIKE}, errors.NOT_FOUND),  # LIKE or GLOB pattern too complex
+    ("playbooks.get", {"id": LONG_LIKE}, errors.NOT_FOUND),
+    ("playbooks.verify", {"id": "_" * 60_000}, errors.NOT_FOUND),
+    ("replay.start", {"id": LONG_LIKE, "mode": "simulate"}, errors.NOT_FOUND),
     ("audit.list", {"action": LONG_LIKE}, 0),
-    ("runs.get", {"id": "%"}, p.NOT_FOUND),  # a wildcard named the only run
-    ("runs.get", {"id": ""}, p.NOT_FOUND),
-    ("playbooks.get", {"id": "%"}, p.NOT_FOUND),
-    ("playbooks.get", {"id": ""}, p.NOT_FOUND),
-    ("playbooks.compile", {"run_id": ""}, p.INVALID_PARAMS),  # compiled the only run
-    ("playbooks.compile", {"run_id": "%"}, p.NOT_FOUND),
-    ("playbooks.compile", {"run_id": "fuzz-run", "params": {"a b": "x"}}, p.INVALID_PARAMS),
-    ("playbooks.compile", {"run_id": "fuzz-run", "params": {"n": {"x": 1}}}, p.INVALID_PARAMS),
-    ("playbooks.search", {"text": "touch", "limit": 2**62}, p.INVALID_PARAMS),  # int too big
-    ("runs.list", {"limit": -1}, p.INVALID_PARAMS),  # SQLite's "no limit"
+    ("runs.get", {"id": "%"}, errors.NOT_FOUND),  # a wildcard named the only run
+    ("runs.get", {"id": ""}, errors.NOT_FOUND),
+    ("playbooks.get", {"id": "%"}, errors.NOT_FOUND),
+    ("playbooks.get", {"id": ""}, errors.NOT_FOUND),
+    ("playbooks.compile", {"run_id": ""}, errors.INVALID_PARAMS),  # compiled the only run
+    ("playbooks.compile", {"run_id": "%"}, errors.NOT_FOUND),
+    ("playbooks.compile", {"run_id": "fuzz-run", "params": {"a b": "x"}}, errors.INVALID_PARAMS),
+    ("playbooks.compile", {"run_id": "fuzz-run", "params": {"n": {"x": 1}}}, errors.INVALID_PARAMS),
+    ("playbooks.search", {"text": "touch", "limit": 2**62}, errors.INVALID_PARAMS),  # int too big
+    ("runs.list", {"limit": -1}, errors.INVALID_PARAMS),  # SQLite's "no limit"
     ("playbooks.verify", {"envelope": {"payloadType": "x", "payload": {}, "signatures": []}}, 0),
-    ("playbooks.import", {"envelope": {"payload": [1], "signatures": [{"sig": {}}]}}, p.SIGNATURE_INVALID),
-    ("audit.list", {"action": "\ud800"}, p.PARSE_ERROR),  # a lone surrogate reached SQLite
-    ("ingest", {"paths": ["/\ud800"]}, p.PARSE_ERROR),
+    (
+        "playbooks.import",
+        {"envelope": {"payload": [1], "signatures": [{"sig": {}}]}},
+        errors.SIGNATURE_INVALID,
+    ),
+    ("audit.list", {"action": "\ud800"}, errors.PARSE_ERROR),  # a lone surrogate reached SQLite
+    ("ingest", {"paths": ["/\ud800"]}, errors.PARSE_ERROR),
 ]
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aionisd.api import protocol as p
+from aionisd import errors
 from aionisd.client import ApiError, Client
 from tests.conftest import ROOT, Daemon, Xdg, aionis
 from tests.e2e import compiled, synthetic_trace, wait_replay
@@ -66,7 +66,7 @@ def test_second_replay_into_a_busy_workdir_is_refused_naming_the_holder(
             # Another spelling of the same directory, strict or guided: refused, holder named.
             for mode in ("strict", "guided"):
                 e = refusal(c, pb, link, mode)
-                assert e.code == p.WORKDIR_BUSY
+                assert e.code == errors.WORKDIR_BUSY
                 assert first in e.message and "slow writer v1" in e.message
                 assert e.data["replay_id"] == first and e.data["workdir"] == os.path.realpath(wd)
             r = aionis(xdg, "replay", pb, "--mode", "strict", "--workdir", str(wd))
@@ -114,7 +114,7 @@ def test_every_spelling_of_a_busy_workdir_is_refused(
     with Client(exec_daemon.socket) as c:
         holder = start(c, slow_pb, wd)  # holds the workdir from its answer on
         try:
-            assert refusal(c, slow_pb, spelled).code == p.WORKDIR_BUSY, spelled
+            assert refusal(c, slow_pb, spelled).code == errors.WORKDIR_BUSY, spelled
         finally:
             c.call("replay.cancel", replay_id=holder)
             wait_replay(c, holder)
@@ -122,4 +122,4 @@ def test_every_spelling_of_a_busy_workdir_is_refused(
 
 def test_workdir_busy_is_documented() -> None:
     """share/openrpc.json is checked against the code by test_openrpc; docs/api.md here."""
-    assert f"{p.WORKDIR_BUSY} workdir busy" in (ROOT / "docs" / "api.md").read_text()
+    assert f"{errors.WORKDIR_BUSY} workdir busy" in (ROOT / "docs" / "api.md").read_text()

@@ -21,19 +21,16 @@ from aionis_tui.screens.base import AionisScreen, describe_error
 from aionis_tui.screens.playbooks import step_summary
 from aionis_tui.widgets.modals import ConfirmModal
 from aionis_tui.widgets.table import LiveTable
-from aionisd.paths import config_dir
-from aionisd.repair import outcome_line, repair_heading
+from aionisd import errors
+from aionisd.events import MODES, SAFE_ENV, outcome_line, repair_heading
 
-MODES = ("simulate", "strict", "guided")
 MODE_HELP = {
     "simulate": "runs nothing: checks parameters and preconditions, says what each step would do",
     "strict": "runs each step as recorded, stops at the first divergence (needs local exec)",
     "guided": "runs like strict; a failing step asks for a repair (needs local exec)",
 }
-SAFE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME", "SHELL", "TMPDIR")
 DONE = {"succeeded", "failed", "skipped"}
 FINAL = {"succeeded", "failed", "refused", "partial", "cancelled", "interrupted"}
-EXEC_NOT_ALLOWED = -32002
 EARLY_LIMIT = 2000  # events kept per replay not yet watched (replay.get fills in the rest)
 
 
@@ -150,7 +147,7 @@ class ReplayScreen(AionisScreen):
     async def load(self) -> None:
         status = await self.call("status")
         self.allow_exec = bool(status.get("allow_local_exec"))
-        self.config_path = status.get("config") or str(config_dir() / "config.toml")
+        self.config_path = status.get("config") or "config.toml"
         self.render_exec_state()
         res = await self.call("playbooks.list", limit=200)
         self.playbooks = res.get("playbooks") or []
@@ -319,7 +316,7 @@ class ReplayScreen(AionisScreen):
         try:
             res = await self.call("replay.start", **request)
         except ApiError as e:
-            if e.code == EXEC_NOT_ALLOWED:
+            if e.code == errors.EXEC_NOT_ALLOWED:
                 self.allow_exec = False
                 self.render_exec_state()
             self.refused(f"{mode} replay refused: {describe_error(e).plain}")

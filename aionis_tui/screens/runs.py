@@ -15,10 +15,10 @@ from aionis_tui import format as f
 from aionis_tui.backend import ApiError
 from aionis_tui.screens.base import AionisScreen, describe_error
 from aionis_tui.widgets.table import LiveTable
+from aionisd import errors
 
 RUN_COLUMNS = ("", "run", "agent", "goal", "steps", "tokens", "started", "playbook")
 STEP_COLUMNS = ("#", "", "kind", "command", "exit", "took", "by")
-NOTHING_TO_REPLAY = -32006
 
 
 def run_row(run: dict[str, Any], now: Any) -> list[Text]:
@@ -298,7 +298,7 @@ class RunsScreen(AionisScreen):
             try:
                 res = await self.call("playbooks.compile", run_id=rid)
             except ApiError as e:
-                if e.code == NOTHING_TO_REPLAY:
+                if e.code == errors.NOTHING_TO_REPLAY:
                     self.notify(f"{rid}: {e.message}", title="nothing to compile", severity="warning")
                     return
                 self.show_error(describe_error(e))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aionisd import __version__
+from aionisd import __version__, errors
 from aionisd.api import protocol as p
 from aionisd.api.protocol import Param
 from aionisd.api.server import Connection, Method
@@ -68,11 +68,11 @@ async def events_subscribe(conn: Connection, params: dict[str, Any]) -> dict[str
     "events.unsubscribe",
     Param("subscription", "integer", required=True, description="id from events.subscribe"),
     summary="Stop a subscription.",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def events_unsubscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if not conn.unsubscribe(params["subscription"]):
-        raise p.RpcError(p.NOT_FOUND, f"no subscription {params['subscription']}")
+        raise errors.AionisError(errors.NOT_FOUND, f"no subscription {params['subscription']}")
     return {"ok": True}
 
 
@@ -126,14 +126,14 @@ async def runs_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     Param("id", "string", required=True, description="run id (or a unique part of it)"),
     Param("output", "boolean", description="include stdout/stderr and tool input of each step"),
     summary="One run with its steps.",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def runs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd.store import runs
 
     run = runs.get_run(svc(conn).db, params["id"])
     if run is None:
-        raise p.RpcError(p.NOT_FOUND, f"no run {params['id']}")
+        raise errors.AionisError(errors.NOT_FOUND, f"no run {params['id']}")
     return runs.run_detail(run, output=bool(params.get("output")))
 
 
@@ -148,7 +148,7 @@ async def sources_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
 
     limit = params.get("limit") or 100
     if limit < 1:
-        raise p.RpcError(p.INVALID_PARAMS, "parameter 'limit' must be >= 1", {"field": "limit"})
+        raise errors.AionisError(errors.INVALID_PARAMS, "parameter 'limit' must be >= 1", {"field": "limit"})
     db = svc(conn).db
     page = sources.list_sources(db, limit, params.get("after"))
     return {
@@ -169,7 +169,7 @@ async def sources_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
     Param("params", "object", description="{NAME: literal}: each literal becomes ${NAME}"),
     Param("keep_probes", "boolean", description="keep read-only commands as optional steps"),
     summary="Compile a run into a signed draft playbook (version 1 of a new lineage).",
-    errors=(p.NOT_FOUND, p.NOTHING_TO_REPLAY, p.NO_KEY),
+    errors=(errors.NOT_FOUND, errors.NOTHING_TO_REPLAY, errors.NO_KEY),
 )
 async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
@@ -223,7 +223,7 @@ async def playbooks_search(conn: Connection, params: dict[str, Any]) -> dict[str
     Param("id", "string", required=True, description="lineage id, name or digest"),
     Param("version", "integer", description="default: the latest version"),
     summary="A playbook version: document, verification, versions and lineage.",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def playbooks_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
@@ -237,7 +237,7 @@ async def playbooks_get(conn: Connection, params: dict[str, Any]) -> dict[str, A
     Param("id", "string", required=True, description="lineage id, name or digest"),
     Param("version", "integer", description="default: the latest version"),
     summary="The signed DSSE envelope of a version.",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def playbooks_export(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
@@ -249,7 +249,7 @@ async def playbooks_export(conn: Connection, params: dict[str, Any]) -> dict[str
     "playbooks.import",
     Param("envelope", "object", required=True, description="a DSSE envelope"),
     summary="Verify an envelope against the trust list, then store it; refuses untrusted signers.",
-    errors=(p.SIGNATURE_INVALID, p.UNTRUSTED_SIGNER, p.CONFLICT),
+    errors=(errors.SIGNATURE_INVALID, errors.UNTRUSTED_SIGNER, errors.CONFLICT),
 )
 async def playbooks_import(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
@@ -263,7 +263,7 @@ async def playbooks_import(conn: Connection, params: dict[str, Any]) -> dict[str
     Param("version", "integer", description="default: the latest version"),
     Param("envelope", "object", description="or an envelope to check"),
     summary="Check an envelope: well-formed, good signature, trusted signer in its window.",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def playbooks_verify(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
@@ -273,7 +273,7 @@ async def playbooks_verify(conn: Connection, params: dict[str, Any]) -> dict[str
     elif params.get("id"):
         env = catalog.get(svc(conn), params["id"], params.get("version"))["envelope"]
     else:
-        raise p.RpcError(p.INVALID_PARAMS, "give 'id' or 'envelope'", {"field": "id"})
+        raise errors.AionisError(errors.INVALID_PARAMS, "give 'id' or 'envelope'", {"field": "id"})
     return catalog.verification_dict(catalog.check(svc(conn), env))
 
 
@@ -283,7 +283,7 @@ async def playbooks_verify(conn: Connection, params: dict[str, Any]) -> dict[str
     Param("version", "integer", required=True, description="the version to change"),
     Param("status", "string", required=True, description="draft | shadow | active | disabled"),
     summary="Change a version's status (active versions are what replays use by default).",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def playbooks_promote(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
@@ -299,7 +299,7 @@ async def playbooks_promote(conn: Connection, params: dict[str, Any]) -> dict[st
     Param("principal", "string", description="who signs (default: the key's comment, else user@host)"),
     Param("use", "string", description="adopt this OpenSSH Ed25519 private key instead (linked)"),
     summary="Create the signing key (OpenSSH Ed25519, 0600), or adopt an existing one, and trust it.",
-    errors=(p.CONFLICT,),
+    errors=(errors.CONFLICT,),
 )
 async def keys_init(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import catalog
@@ -354,7 +354,7 @@ async def keys_trust(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
         principal = params.get("principal") or key.comment or "unnamed"
         signer = catalog.trust_store(svc(conn)).add(principal, key, after, before)
     except (SigningError, ValueError) as e:
-        raise p.RpcError(p.INVALID_PARAMS, str(e), {"field": "public_key"}) from None
+        raise errors.AionisError(errors.INVALID_PARAMS, str(e), {"field": "public_key"}) from None
     with svc(conn).write() as db:
         from aionisd.store import audit
 
@@ -374,7 +374,7 @@ async def keys_revoke(conn: Connection, params: dict[str, Any]) -> dict[str, Any
     try:
         keyid = catalog.trust_store(svc(conn)).revoke(params["keyid"])
     except (SigningError, ValueError) as e:
-        raise p.RpcError(p.INVALID_PARAMS, str(e), {"field": "keyid"}) from None
+        raise errors.AionisError(errors.INVALID_PARAMS, str(e), {"field": "keyid"}) from None
     with svc(conn).write() as db:
         from aionisd.store import audit
 
@@ -395,14 +395,14 @@ async def keys_revoke(conn: Connection, params: dict[str, Any]) -> dict[str, Any
     Param("env", "object", description="the replay's environment (secrets are read from it)"),
     summary="Start a replay; returns at once with its id (simulate finishes before answering).",
     errors=(
-        p.NOT_FOUND,
-        p.EXEC_NOT_ALLOWED,
-        p.SIGNATURE_INVALID,
-        p.UNTRUSTED_SIGNER,
-        p.PLAYBOOK_DISABLED,
-        p.MISSING_PARAMETER,
-        p.PATH_ESCAPE,
-        p.WORKDIR_BUSY,
+        errors.NOT_FOUND,
+        errors.EXEC_NOT_ALLOWED,
+        errors.SIGNATURE_INVALID,
+        errors.UNTRUSTED_SIGNER,
+        errors.PLAYBOOK_DISABLED,
+        errors.MISSING_PARAMETER,
+        errors.PATH_ESCAPE,
+        errors.WORKDIR_BUSY,
     ),
 )
 async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -425,7 +425,7 @@ async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, An
     "replay.get",
     Param("replay_id", "string", required=True, description="from replay.start"),
     summary="A replay's state: status, per-step results, divergence, repairs.",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def replay_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = svc(conn).replays.get(params["replay_id"])
@@ -445,11 +445,11 @@ async def replay_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any
     "replay.cancel",
     Param("replay_id", "string", required=True, description="a running replay"),
     summary="Cancel a running replay: every process it started is killed (TERM, then KILL).",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def replay_cancel(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     if not await svc(conn).replays.cancel(params["replay_id"]):
-        raise p.RpcError(p.NOT_FOUND, f"no running replay {params['replay_id']}")
+        raise errors.AionisError(errors.NOT_FOUND, f"no running replay {params['replay_id']}")
     return {"ok": True}
 
 
@@ -481,7 +481,7 @@ async def repairs_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
     "repairs.get",
     Param("id", "string", required=True, description="repair id"),
     summary="One repair.",
-    errors=(p.NOT_FOUND,),
+    errors=(errors.NOT_FOUND,),
 )
 async def repairs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import governance
@@ -499,7 +499,7 @@ async def repairs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any
     Param("params", "object", description="parameters for the shadow run"),
     Param("env", "object", description="environment for the shadow run's secrets"),
     summary="Propose a repair by hand (a person or an agent); it is validated like any other.",
-    errors=(p.NOT_FOUND, p.INVALID_PATCH),
+    errors=(errors.NOT_FOUND, errors.INVALID_PATCH),
 )
 async def repairs_propose(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import governance
@@ -522,7 +522,7 @@ async def repairs_propose(conn: Connection, params: dict[str, Any]) -> dict[str,
     Param("decision", "string", required=True, description="approve | reject"),
     Param("note", "string", description="the reviewer's note"),
     summary="Approve (a new signed version, status shadow) or reject; the review is signed.",
-    errors=(p.NOT_FOUND, p.CONFLICT, p.INVALID_PATCH, p.NO_KEY),
+    errors=(errors.NOT_FOUND, errors.CONFLICT, errors.INVALID_PATCH, errors.NO_KEY),
 )
 async def reviews_decide(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     from aionisd import governance
@@ -572,8 +572,8 @@ async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, A
 
     run_id = params["run_id"]
     if not _re.fullmatch(r"[A-Za-z0-9._-]{1,128}", run_id):
-        raise p.RpcError(
-            p.INVALID_PARAMS,
+        raise errors.AionisError(
+            errors.INVALID_PARAMS,
             "run_id may hold only letters, digits, '.', '_', '-'",
             {"field": "run_id"},
         )

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from aionisd import __version__
+from aionisd import __version__, errors
 from aionisd.api import protocol as p
 
 
@@ -40,7 +40,7 @@ def document() -> dict[str, Any]:
                 "paramStructure": "by-name",
                 "params": params,
                 "result": {"name": "result", "schema": {"type": m.result}},
-                "errors": [{"code": c, "message": p.APP_ERRORS[c]} for c in m.errors],
+                "errors": [{"code": c, "message": errors.APP_ERRORS[c]} for c in m.errors],
             }
         )
     return {
@@ -50,7 +50,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "JSON-RPC 2.0, one message per line (UTF-8, no embedded newlines, at most "
-                f"{p.MAX_LINE} bytes), over the Unix socket $XDG_RUNTIME_DIR/aionis/aionisd.sock "
+                f"{errors.MAX_LINE} bytes), over the Unix socket $XDG_RUNTIME_DIR/aionis/aionisd.sock "
                 "(0600 in a 0700 directory; peers of another uid are refused). Call initialize "
                 "first. Batches as JSON-RPC 2.0 defines them (an array of at most "
                 f"{p.MAX_BATCH} requests, answered by one array, in order). A connection with no "
@@ -65,7 +65,7 @@ def document() -> dict[str, Any]:
         "methods": methods,
         "components": {
             "errors": {
-                str(code): {"code": code, "message": msg} for code, msg in sorted(p.APP_ERRORS.items())
+                str(code): {"code": code, "message": msg} for code, msg in sorted(errors.APP_ERRORS.items())
             }
         },
     }

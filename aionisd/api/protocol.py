@@ -10,77 +10,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-MAX_LINE = 1024 * 1024
+from aionisd.errors import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, AionisError
+
 MAX_BATCH = 100
 INT64 = 1 << 63
 PROTOCOL_VERSION = "2026-11-24"
-
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-
-# Application codes (documented in share/openrpc.json).
-NOT_FOUND = -32001
-EXEC_NOT_ALLOWED = -32002
-SIGNATURE_INVALID = -32003
-UNTRUSTED_SIGNER = -32004
-CONFLICT = -32005
-NOTHING_TO_REPLAY = -32006
-MISSING_PARAMETER = -32007
-PLAYBOOK_DISABLED = -32008
-INVALID_PATCH = -32009
-NO_KEY = -32010
-NOT_INITIALIZED = -32011
-LINE_TOO_LONG = -32012
-TOO_MANY_CONNECTIONS = -32013
-PEER_REFUSED = -32014
-PRECONDITION_FAILED = -32015
-PATH_ESCAPE = -32016
-STORAGE_FULL = -32017
-STORAGE_BUSY = -32018
-IDLE_CLOSED = -32019
-WORKDIR_BUSY = -32020
-
-APP_ERRORS: dict[int, str] = {
-    NOT_FOUND: "not found",
-    EXEC_NOT_ALLOWED: "local execution is not allowed ([replay] allow_local_exec = false)",
-    SIGNATURE_INVALID: "signature invalid (unsigned, malformed or tampered)",
-    UNTRUSTED_SIGNER: "signer not trusted (not in allowed_signers, revoked or outside its window)",
-    CONFLICT: "conflict with the current state",
-    NOTHING_TO_REPLAY: "the run changed nothing",
-    MISSING_PARAMETER: "a required parameter or secret is missing",
-    PLAYBOOK_DISABLED: "the playbook version is disabled",
-    INVALID_PATCH: "the patch does not apply or breaks the playbook schema",
-    NO_KEY: "no signing key (run `aionis keys init`)",
-    NOT_INITIALIZED: "call initialize first",
-    LINE_TOO_LONG: f"line longer than {MAX_LINE} bytes",
-    TOO_MANY_CONNECTIONS: "too many connections",
-    PEER_REFUSED: "peer uid differs from the daemon's",
-    PRECONDITION_FAILED: "a precondition failed",
-    PATH_ESCAPE: "a path leaves the workdir",
-    STORAGE_FULL: "the database's disk is full: nothing was written; free space and retry",
-    STORAGE_BUSY: "the database is locked by another process: nothing was written; retry",
-    IDLE_CLOSED: "connection closed: idle (no request in flight, no subscription); reconnect",
-    WORKDIR_BUSY: "another strict or guided replay is running in this workdir",
-}
-
-
-class RpcError(Exception):
-    """An error that becomes a JSON-RPC error object; `message` is one readable line."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-    def to_obj(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            err["data"] = self.data
-        return err
 
 
 def encode(obj: Any) -> bytes:
@@ -91,7 +25,7 @@ def response(id_: Any, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "result": result}
 
 
-def error(id_: Any, err: RpcError) -> dict[str, Any]:
+def error(id_: Any, err: AionisError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id_, "error": err.to_obj()}
 
 
@@ -127,19 +61,19 @@ def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise RpcError(INVALID_PARAMS, "params must be an object (by-name parameters)")
+        raise AionisError(INVALID_PARAMS, "params must be an object (by-name parameters)")
     known = {p.name: p for p in spec}
     for key in params:
         if key not in known:
-            raise RpcError(INVALID_PARAMS, f"unknown parameter '{key}'", {"field": key})
+            raise AionisError(INVALID_PARAMS, f"unknown parameter '{key}'", {"field": key})
     for p in spec:
         if p.name not in params or params[p.name] is None:
             if p.required:
-                raise RpcError(INVALID_PARAMS, f"missing required parameter '{p.name}'", {"field": p.name})
+                raise AionisError(INVALID_PARAMS, f"missing required parameter '{p.name}'", {"field": p.name})
             continue
         v = params[p.name]
         if not isinstance(v, _PY[p.type]) or (p.type != "boolean" and isinstance(v, bool)):
-            raise RpcError(
+            raise AionisError(
                 INVALID_PARAMS,
                 f"parameter '{p.name}' must be {p.type}, got {type(v).__name__}",
                 {"field": p.name},
@@ -148,13 +82,13 @@ def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
             lo = -INT64 if p.minimum is None else p.minimum
             hi = INT64 - 1 if p.maximum is None else p.maximum  # handlers hand integers to SQLite
             if not lo <= v <= hi:
-                raise RpcError(
+                raise AionisError(
                     INVALID_PARAMS, f"parameter '{p.name}' must be within {lo}..{hi}", {"field": p.name}
                 )
         if p.items and isinstance(v, list):
             for i, item in enumerate(v):
                 if not isinstance(item, _PY[p.items]):
-                    raise RpcError(
+                    raise AionisError(
                         INVALID_PARAMS,
                         f"parameter '{p.name}[{i}]' must be {p.items}",
                         {"field": p.name},
@@ -170,38 +104,38 @@ def decode(line: bytes) -> Any:
     try:
         msg = json.loads(line)
     except (ValueError, RecursionError) as e:  # RecursionError: nesting past the interpreter's limit
-        raise RpcError(PARSE_ERROR, f"parse error: {e}") from None
+        raise AionisError(PARSE_ERROR, f"parse error: {e}") from None
     if _SURROGATE_ESCAPE.search(line):
         # A lone surrogate escape is valid JSON but not Unicode text: nothing could store it.
         try:
             json.dumps(msg, ensure_ascii=False).encode()
         except UnicodeEncodeError:
-            raise RpcError(
+            raise AionisError(
                 PARSE_ERROR, "parse error: a string holds a lone UTF-16 surrogate (not Unicode text)"
             ) from None
     return msg
 
 
 def parse_message(msg: Any) -> tuple[Any, str, Any, bool]:
-    """One decoded request -> (id, method, params, is_notification), or RpcError (with the id
+    """One decoded request -> (id, method, params, is_notification), or AionisError (with the id
     where one was readable)."""
     if not isinstance(msg, dict):
-        raise RpcError(INVALID_REQUEST, "invalid request: not a JSON object")
+        raise AionisError(INVALID_REQUEST, "invalid request: not a JSON object")
     id_ = msg.get("id")
     if msg.get("jsonrpc") != "2.0":
-        raise RpcError(INVALID_REQUEST, 'invalid request: jsonrpc must be "2.0"', {"id": id_})
+        raise AionisError(INVALID_REQUEST, 'invalid request: jsonrpc must be "2.0"', {"id": id_})
     method = msg.get("method")
     if not isinstance(method, str):
-        raise RpcError(INVALID_REQUEST, "invalid request: method must be a string", {"id": id_})
+        raise AionisError(INVALID_REQUEST, "invalid request: method must be a string", {"id": id_})
     if (id_ is not None and not isinstance(id_, (str, int))) or isinstance(id_, bool):
-        raise RpcError(INVALID_REQUEST, "invalid request: id must be a string or integer")
+        raise AionisError(INVALID_REQUEST, "invalid request: id must be a string or integer")
     return id_, method, msg.get("params"), "id" not in msg
 
 
-def batch_problem(batch: list[Any]) -> RpcError | None:
+def batch_problem(batch: list[Any]) -> AionisError | None:
     """Why a batch array gets one error object instead of one response per request, if it does."""
     if not batch:
-        return RpcError(INVALID_REQUEST, "invalid request: empty batch")
+        return AionisError(INVALID_REQUEST, "invalid request: empty batch")
     if len(batch) > MAX_BATCH:
-        return RpcError(INVALID_REQUEST, f"invalid request: a batch holds at most {MAX_BATCH} requests")
+        return AionisError(INVALID_REQUEST, f"invalid request: a batch holds at most {MAX_BATCH} requests")
     return None

@@ -15,10 +15,10 @@ from typing import Any
 
 import trio
 
+from aionisd import errors
 from aionisd.api import protocol as p
-from aionisd.api.bus import Subscription
-from aionisd.client import answers
-from aionisd.paths import ensure_private_dir
+from aionisd.bus import Subscription
+from aionisd.paths import answers, ensure_private_dir
 from aionisd.store import events as event_log
 
 log = logging.getLogger("aionisd.api")
@@ -31,14 +31,14 @@ MAX_IN_FLIGHT = 32
 OUT_QUEUE = 256
 
 
-def storage_error(e: Exception) -> p.RpcError | None:
+def storage_error(e: Exception) -> errors.AionisError | None:
     """A full disk or a database held by another process is the user's to fix, not a crash."""
     import apsw
 
     if isinstance(e, apsw.FullError):
-        return p.RpcError(p.STORAGE_FULL, p.APP_ERRORS[p.STORAGE_FULL])
+        return errors.AionisError(errors.STORAGE_FULL, errors.APP_ERRORS[errors.STORAGE_FULL])
     if isinstance(e, (apsw.BusyError, apsw.LockedError)):
-        return p.RpcError(p.STORAGE_BUSY, p.APP_ERRORS[p.STORAGE_BUSY])
+        return errors.AionisError(errors.STORAGE_BUSY, errors.APP_ERRORS[errors.STORAGE_BUSY])
     return None
 
 
@@ -205,7 +205,7 @@ class Server:
     async def _refuse(self, stream: trio.SocketStream, code: int, msg: str) -> None:
         with trio.move_on_after(1):
             try:
-                await stream.send_all(p.encode(p.error(None, p.RpcError(code, msg))))
+                await stream.send_all(p.encode(p.error(None, errors.AionisError(code, msg))))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
         await stream.aclose()
@@ -217,12 +217,12 @@ class Server:
             uid = -1
         if uid != self.uid:
             log.warning("refused a client of uid %s", uid)
-            await self._refuse(stream, p.PEER_REFUSED, f"peer uid {uid} is not the daemon's uid")
+            await self._refuse(stream, errors.PEER_REFUSED, f"peer uid {uid} is not the daemon's uid")
             return
         control_only = False
         if not self._room():
             if sum(c.control_only and not c.closing for c in self.connections) >= RESERVE:
-                await self._refuse(stream, p.TOO_MANY_CONNECTIONS, "too many connections")
+                await self._refuse(stream, errors.TOO_MANY_CONNECTIONS, "too many connections")
                 return
             control_only = True
         send, recv = trio.open_memory_channel[bytes](OUT_QUEUE)
@@ -288,7 +288,7 @@ class Server:
                 if conn.read_scope.cancelled_caught and conn.closing is None:
                     conn.closing = f"closed after {self.idle_timeout:g} s idle"
             if conn.closing is not None:
-                await self._close_with(conn, p.RpcError(p.IDLE_CLOSED, conn.closing))
+                await self._close_with(conn, errors.AionisError(errors.IDLE_CLOSED, conn.closing))
                 return
             if not chunk:
                 return
@@ -302,7 +302,7 @@ class Server:
                     break
                 line = bytes(buf[:nl])
                 del buf[: nl + 1]
-                if len(line) > p.MAX_LINE:
+                if len(line) > errors.MAX_LINE:
                     await self._too_long(conn)
                     return
                 if line.strip():
@@ -311,14 +311,16 @@ class Server:
                     conn.in_flight += 1
                     await limiter.acquire_on_behalf_of(token)
                     nursery.start_soon(self._dispatch, conn, line, limiter, token)
-            if len(buf) > p.MAX_LINE:
+            if len(buf) > errors.MAX_LINE:
                 await self._too_long(conn)
                 return
 
     async def _too_long(self, conn: Connection) -> None:
-        await self._close_with(conn, p.RpcError(p.LINE_TOO_LONG, f"line longer than {p.MAX_LINE} bytes"))
+        await self._close_with(
+            conn, errors.AionisError(errors.LINE_TOO_LONG, f"line longer than {errors.MAX_LINE} bytes")
+        )
 
-    async def _close_with(self, conn: Connection, err: p.RpcError) -> None:
+    async def _close_with(self, conn: Connection, err: errors.AionisError) -> None:
         """Send `err` as the connection's last message, then let it close."""
         await conn.out(p.encode(p.error(None, err)))
         conn.send.close()
@@ -342,7 +344,7 @@ class Server:
         without the notifications' answers; nothing at all when every answer is left out)."""
         try:
             msg = p.decode(line)
-        except p.RpcError as e:
+        except errors.AionisError as e:
             await conn.out(p.encode(p.error(None, e)))
             return
         if not isinstance(msg, list):
@@ -367,28 +369,28 @@ class Server:
             id_, method_name, params, notify = p.parse_message(msg)
             method = self.methods.get(method_name)
             if method is None:
-                raise p.RpcError(p.METHOD_NOT_FOUND, f"method not found: {method_name}")
+                raise errors.AionisError(errors.METHOD_NOT_FOUND, f"method not found: {method_name}")
             if conn.control_only and method_name not in CONTROL_METHODS:
-                raise p.RpcError(
-                    p.TOO_MANY_CONNECTIONS,
+                raise errors.AionisError(
+                    errors.TOO_MANY_CONNECTIONS,
                     f"too many connections: this one may call only {', '.join(sorted(CONTROL_METHODS))}",
                 )
             if not conn.initialized and method_name != "initialize":
-                raise p.RpcError(p.NOT_INITIALIZED, "call initialize first")
+                raise errors.AionisError(errors.NOT_INITIALIZED, "call initialize first")
             checked = p.check_params(params, method.params)
             result = await method.handler(conn, checked)
             return None if notify else p.response(id_, result)
-        except p.RpcError as e:
-            if e.code == p.INVALID_REQUEST and isinstance(e.data, dict):
+        except errors.AionisError as e:
+            if e.code == errors.INVALID_REQUEST and isinstance(e.data, dict):
                 id_, e.data = e.data.get("id"), None
-            if not notify or e.code in (p.PARSE_ERROR, p.INVALID_REQUEST):
+            if not notify or e.code in (errors.PARSE_ERROR, errors.INVALID_REQUEST):
                 return p.error(id_, e)
             return None
         except Exception as e:
             err = storage_error(e)
             if err is None:
                 log.exception("internal error in %s", method_name[:100])  # params may hold secrets
-                err = p.RpcError(p.INTERNAL_ERROR, f"internal error: {e}")
+                err = errors.AionisError(errors.INTERNAL_ERROR, f"internal error: {e}")
             else:
                 log.error("%s", err.message)
             return None if notify else p.error(id_, err)

@@ -95,14 +95,6 @@ class SourceOutcome:
         return {"source": self.source, "outcome": self.outcome, "reason": self.reason, "tokens": self.tokens}
 
 
-def outcome_line(o: dict[str, Any]) -> str:
-    """One line for a source outcome (`SourceOutcome.as_dict()`): CLI, TUI, MCP and log say it alike."""
-    label = str(o.get("outcome", "")).replace("_", " ")
-    tokens = f" [{o['tokens']} tokens]" if o.get("tokens") is not None else ""
-    reason = f": {o['reason']}" if o.get("reason") else ""
-    return f"{o.get('source')}: {label}{reason}{tokens}"
-
-
 def mask(value: Any, secrets: Iterable[str]) -> Any:
     """Copy a JSON value with every secret replaced by a mask, so it can leave the machine."""
     ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
@@ -169,14 +161,6 @@ class BadAnswer(ValueError):
     """A remote source answered, but not with the documented shape."""
 
 
-def repair_heading(entry: dict[str, Any]) -> str:
-    """One line for a replay result's repair entry: which step, and what was decided."""
-    rid = (entry.get("record") or {}).get("repair_id")
-    action = entry.get("action")
-    done = "no source proposed a repair" if action == "none" else f"{action}" + (f" ({rid})" if rid else "")
-    return f"repair of step {int(entry.get('step_index') or 0) + 1} ({entry.get('step_id')}): {done}"
-
-
 def repair_summary(entry: dict[str, Any]) -> dict[str, Any]:
     """A replay result's repair entry as clients show it: the decision, the stored repair (if
     any) and each source's outcome, without the output of the steps it ran."""
@@ -231,9 +215,7 @@ __all__ = [
     "SourceResult",
     "mask",
     "no_patch_reason",
-    "outcome_line",
     "proposal_from_answer",
-    "repair_heading",
     "repair_summary",
     "secret_values",
     "wire_request",
