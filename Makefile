@@ -33,6 +33,7 @@ test: $(TSTAMP) system-deps lint typecheck pytest
 lint: $(TSTAMP)
 	$(BIN)/ruff check aionisd aionis_tui tests bench
 	$(BIN)/ruff format --check aionisd aionis_tui tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(TSTAMP)
 	$(BIN)/mypy

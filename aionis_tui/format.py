@@ -307,3 +307,13 @@ def kv(rows: Sequence[tuple[str, object]], width: int = 14) -> Text:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def step_summary(step: dict[str, Any]) -> str:
+    """What a step does, in one line: its command, the file it writes, or the tool it calls."""
+    kind = step.get("kind")
+    if kind in ("file_write", "file_edit"):
+        return f"{'write' if kind == 'file_write' else 'edit'} {step.get('path') or ''}"
+    if step.get("run") is not None:
+        return str(step["run"])
+    return f"{kind or 'tool'} {step.get('tool') or ''}".strip()

@@ -14,16 +14,17 @@ import re
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aionisd import model
-from aionisd.classify import CHANGE, CHECK, PROBE, Cls, classify, idempotence, intent_key, parse
-from aionisd.classify import risk as command_risk
+from aionisd.agents import read_only_tools
+from aionisd.canonical import canonical_bytes
 from aionisd.params import HOME, WORKDIR, Substituter, infer_home, norm, strings_in, walk_strings
-from aionisd.playbook import SCHEMA, canonical_bytes
+from aionisd.playbook import SCHEMA
 from aionisd.preconditions import Use, changed_paths, infer
 from aionisd.secrets import Vault
+from aionisd.shell import CHANGE, CHECK, PROBE, Cls, classify, idempotence, intent_key, parse
+from aionisd.shell import risk as command_risk
 
 NOTHING = "nothing to replay: the run changed nothing"
 DROP_REASONS = ("probe", "duplicate", "superseded", "not_run", "failed")
@@ -31,31 +32,8 @@ DEFAULT_TIMEOUT_S = 600  # when the recording has no duration
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 60, 3600
 
 
-# tools that only read or plan: they go, like shell probes
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-READ_ONLY_TOOLS = _words(
-    """Read Grep Glob LS WebFetch WebSearch TodoWrite TodoRead TaskOutput NotebookRead ToolSearch
-    AskUserQuestion ExitPlanMode EnterPlanMode Skill Agent Task BashOutput KillShell KillBash
-    ListMcpResourcesTool ReadMcpResourceTool update_plan view_image read_file read_many_files
-    list_directory glob search_file_content grep google_web_search web_fetch web_search
-    save_memory think finish view ls find search"""
-)
-_PATH_KEYS = (
-    "file_path",
-    "path",
-    "filePath",
-    "absolute_path",
-    "filename",
-    "target_file",
-    "notebook_path",
-)
-_CONTENT_KEYS = ("content", "file_text", "contents", "text")
-_OLD_KEYS = ("old_string", "old", "old_str", "oldString")
-_NEW_KEYS = ("new_string", "new", "new_str", "newString")
-_PATCH_FILE = re.compile(r"^\*\*\* (Add|Update|Delete) File: (.+?)\s*$")
+# tools that only read or plan, in any agent's vocabulary: they go, like shell probes
+READ_ONLY_TOOLS, READ_ONLY_PREFIXES = read_only_tools()
 
 
 class NothingToReplay(ValueError):
@@ -90,7 +68,7 @@ class Compiled:
 
 @dataclass(slots=True)
 class _Action:
-    """One replayable unit of a recorded step (an apply_patch may hold several)."""
+    """One replayable unit of a recorded step (a patch may hold several)."""
 
     step: model.Step
     kind: str  # command | file_write | file_edit | tool
@@ -161,36 +139,49 @@ def _command_text(step: model.Step) -> str:
     return str(raw) if raw else ""
 
 
-def _find_patch(value: Any) -> str | None:
-    for s in strings_in(value):
-        if "*** Begin Patch" in s:
-            return s
-    return None
-
-
 def _actions(step: model.Step) -> list[_Action]:
+    """A recorded step as replayable units. File steps come in the one input shape adapters
+    emit (`agents.base.Agent`); a tool call that touched several files lists them in `files`."""
     inp = step.input or {}
     if step.kind == "command":
         cmd = _command_text(step)
-        first = cmd.lstrip().split(None, 1)[0] if cmd.strip() else ""
-        if first in ("apply_patch", "applypatch") and "*** Begin Patch" in cmd:
-            return _patch_actions(step, cmd)
         return [_Action(step, "command", command=cmd, cls=classify(cmd) if cmd.strip() else PROBE)]
-    patch = _find_patch(inp) if step.kind != "file_write" else None
-    if patch is not None:
-        return _patch_actions(step, patch)
     if step.kind in ("file_write", "file_edit"):
-        path = _first(inp, _PATH_KEYS)
-        if isinstance(path, str) and path:
-            edits = _edits(inp)
-            content = _first(inp, _CONTENT_KEYS)
-            if step.kind == "file_edit" and edits:
-                return [_Action(step, "file_edit", path=path, edits=edits)]
-            if isinstance(content, str):
-                return [_Action(step, "file_write", path=path, content=content)]
+        files = inp.get("files")
+        out = [a for f in (files if isinstance(files, list) else [inp]) for a in _file_actions(step, f)]
+        if out:
+            return out
     tool = step.tool or "tool"
-    cls = PROBE if tool in READ_ONLY_TOOLS or tool.startswith("Task") else CHANGE
+    cls = PROBE if tool in READ_ONLY_TOOLS or tool.startswith(READ_ONLY_PREFIXES) else CHANGE
     return [_Action(step, "tool", cls=cls, tool=tool, input=dict(inp))]
+
+
+def _file_actions(step: model.Step, f: Any) -> list[_Action]:
+    """One file's write, edits, deletion or move."""
+    path = f.get("path") if isinstance(f, dict) else None
+    if not isinstance(path, str) or not path:
+        return []
+    if f.get("delete") is True:
+        rm = f"rm -f -- {shlex.quote(path)}"
+        return [_Action(step, "command", command=rm, note=f"file deleted by {step.tool or 'the agent'}")]
+    out: list[_Action] = []
+    edits = _edits(f)
+    content = f.get("content")
+    if step.kind == "file_edit" and edits:
+        out.append(_Action(step, "file_edit", path=path, edits=edits))
+    elif isinstance(content, str):
+        out.append(_Action(step, "file_write", path=path, content=content))
+    move = f.get("move_to")
+    if isinstance(move, str) and move:
+        out.append(
+            _Action(
+                step,
+                "command",
+                command=f"mv -- {shlex.quote(path)} {shlex.quote(move)}",
+                note=f"file moved by {step.tool or 'the agent'}",
+            )
+        )
+    return out
 
 
 def _edits(inp: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -200,90 +191,9 @@ def _edits(inp: dict[str, Any]) -> list[tuple[str, str, bool]]:
     for e in items:
         if not isinstance(e, dict):
             continue
-        old, new = _first(e, _OLD_KEYS), _first(e, _NEW_KEYS)
+        old, new = e.get("old"), e.get("new")
         if isinstance(old, str) and isinstance(new, str):
             out.append((old, new, bool(e.get("replace_all"))))
-    return out
-
-
-def parse_patch(text: str) -> list[tuple[str, str, list[str], str]]:
-    """Codex `apply_patch` text: (op, path, body lines, move-to path) per file."""
-    files: list[tuple[str, str, list[str], str]] = []
-    op = path = move = ""
-    body: list[str] = []
-    for line in text.splitlines():
-        m = _PATCH_FILE.match(line)
-        if m:
-            if op:
-                files.append((op, path, body, move))
-            op, path, body, move = m.group(1), m.group(2), [], ""
-        elif line.startswith("*** Move to: ") and op:
-            move = line[len("*** Move to: ") :].strip()
-        elif line.startswith(("*** Begin Patch", "*** End Patch", "*** End of File")):
-            continue
-        elif op:
-            body.append(line)
-    if op:
-        files.append((op, path, body, move))
-    return files
-
-
-def _hunks(body: list[str]) -> list[tuple[str, str, bool]]:
-    edits: list[tuple[str, str, bool]] = []
-    old: list[str] = []
-    new: list[str] = []
-
-    def flush() -> None:
-        if old or new:
-            edits.append(("".join(x + "\n" for x in old), "".join(x + "\n" for x in new), False))
-        old.clear()
-        new.clear()
-
-    for line in body:
-        if line.startswith("@@"):
-            flush()
-        elif line.startswith("-"):
-            old.append(line[1:])
-        elif line.startswith("+"):
-            new.append(line[1:])
-        else:
-            ctx = line[1:] if line.startswith(" ") else line
-            old.append(ctx)
-            new.append(ctx)
-    flush()
-    return edits
-
-
-def _patch_actions(step: model.Step, patch: str) -> list[_Action]:
-    out: list[_Action] = []
-    for op, path, body, move in parse_patch(patch):
-        if op == "Add":
-            content = "".join(x[1:] + "\n" for x in body if x.startswith("+"))
-            out.append(_Action(step, "file_write", path=path, content=content))
-        elif op == "Delete":
-            out.append(
-                _Action(
-                    step,
-                    "command",
-                    command=f"rm -f -- {shlex.quote(path)}",
-                    note="file deleted by apply_patch",
-                )
-            )
-        else:
-            edits = _hunks(body)
-            if edits:
-                out.append(_Action(step, "file_edit", path=path, edits=edits))
-            if move:
-                out.append(
-                    _Action(
-                        step,
-                        "command",
-                        command=f"mv -- {shlex.quote(path)} {shlex.quote(move)}",
-                        note="file moved by apply_patch",
-                    )
-                )
-    if not out:
-        out.append(_Action(step, "tool", tool=step.tool or "apply_patch", input=dict(step.input)))
     return out
 
 
@@ -475,7 +385,7 @@ def _duration(run: model.Run) -> int | None:
 
 
 def _now(now: str | None) -> str:
-    return now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now or model.now("seconds")
 
 
 def compile_run(

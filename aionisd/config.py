@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from aionisd.agents import AGENTS
+
 
 class ConfigError(Exception):
     """One line: the file, the key, what was expected."""
@@ -26,18 +28,20 @@ class GovernanceConfig:
     auto_promote_on_pass: bool = False
 
 
+def _default_dirs() -> dict[str, str]:
+    return {a.watch_key: a.log_dir for a in AGENTS.values()}
+
+
 @dataclass(frozen=True, slots=True)
 class WatchConfig:
-    claude_code: str = "~/.claude/projects"
-    codex: str = "~/.codex/sessions"
-    gemini: str = "~/.gemini/tmp"
-    native: str = "$XDG_DATA_HOME/aionis/traces"
+    """`[watch]`: a log folder per agent of the registry (keyed and defaulted there; "" turns
+    one off) and the longest line read."""
+
+    dirs: dict[str, str] = field(default_factory=_default_dirs)
     max_line_bytes: int = 16 * 1024 * 1024
 
 
 MIN_LINE_BYTES = 1024  # below this, ordinary records would be skipped as too long
-
-WATCH_DIR_KEYS = ("claude_code", "codex", "gemini", "native")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,7 @@ class Config:
 
         d = asdict(self)
         d.pop("path")
+        d["watch"] = {**d["watch"].pop("dirs"), **d["watch"]}  # flat, as config.toml writes it
         return d
 
     def watch_dirs(self) -> dict[str, Path]:
@@ -79,8 +84,7 @@ class Config:
 
         data_home = str(data_dir().parent)
         out = {}
-        for name in WATCH_DIR_KEYS:
-            raw = getattr(self.watch, name)
+        for name, raw in self.watch.dirs.items():
             if raw:
                 raw = raw.replace("${XDG_DATA_HOME}", data_home).replace("$XDG_DATA_HOME", data_home)
                 out[name] = Path(os.path.expanduser(os.path.expandvars(raw)))
@@ -101,12 +105,16 @@ def _section(cls: type, data: Any, where: str, file: Path) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: [{where}] must be a table")
     kw: dict[str, Any] = {}
-    known = {f.name: f for f in fields(cls)}
+    known: dict[str, Any] = {f.name: f.type for f in fields(cls)}
+    if cls is WatchConfig:
+        del known["dirs"]  # its keys are the agents' own
+        kw["dirs"] = _default_dirs()
+        known.update(dict.fromkeys(kw["dirs"], "str"))
     for key, value in data.items():
         dotted = f"{where}.{key}"
         if key not in known:
             raise ConfigError(f"{file}: unknown key '{dotted}' (expected one of: {', '.join(sorted(known))})")
-        typ = known[key].type
+        typ = known[key]
         if key == "llm" and cls is RepairSection:
             kw[key] = _section(LlmConfig, value, dotted, file)
             continue
@@ -125,7 +133,10 @@ def _section(cls: type, data: Any, where: str, file: Path) -> Any:
             raise ConfigError(f"{file}: '{dotted}' must not be negative, got {value!r}")
         if cls is WatchConfig and key == "max_line_bytes" and value < MIN_LINE_BYTES:
             raise ConfigError(f"{file}: '{dotted}' must be at least {MIN_LINE_BYTES}, got {value!r}")
-        kw[key] = value
+        if cls is WatchConfig and key in kw["dirs"]:
+            kw["dirs"][key] = value
+        else:
+            kw[key] = value
     return cls(**kw)
 
 

@@ -72,6 +72,8 @@ async def serve(
 ) -> None:
     from aionisd.api.methods import METHODS
     from aionisd.service import Service
+    from aionisd.services import Services
+    from aionisd.store import audit
     from aionisd.store.db import Database
 
     listener = await bind(paths.socket)
@@ -81,25 +83,19 @@ async def serve(
         db.quick_check()
         service = Service(config=config, paths=paths, db=db)
         async with trio.open_nursery() as nursery:
-            from aionisd.replays import ReplayService
-            from aionisd.store import audit
-
-            service.nursery = nursery
-            service.replays = ReplayService(service)
-            await nursery.start(service.replays.run)
+            services = Services(service, nursery)
+            await nursery.start(services.replays.run)
             with service.write() as wdb:
                 seen = config.summary()
-                last = wdb.one(
-                    "SELECT data FROM audit WHERE action = 'config.seen' ORDER BY seq DESC LIMIT 1"
-                )
-                if last is None or json.loads(last)["config"] != json.loads(json.dumps(seen)):
+                last = audit.last_data(wdb, "config.seen")
+                if last is None or last["config"] != json.loads(json.dumps(seen)):
                     audit.append(
                         wdb,
                         "config.seen",
                         str(config.path or paths.config_file),
                         {"config": seen, "changed": last is not None},
                     )
-            server = Server(service, METHODS, idle_timeout=idle_timeout)
+            server = Server(services, METHODS, idle_timeout=idle_timeout)
             await nursery.start(server.serve, listener)
             if watch or extra_watch:
                 from aionisd.watch import Watcher

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import anyio
 
 from aionisd import errors
 from aionisd.client import ApiError, Client, DaemonNotRunning
+from aionisd.model import now
 from aionisd.repair import repair_summary
 
 INSTRUCTIONS = (
@@ -36,10 +36,6 @@ REFUSALS = {
 }
 STEP_STATUSES = ("success", "failed", "not_run")
 FILE_TOOLS = ("write_file", "edit_file")
-
-
-def _ts() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def tool_error(e: Exception) -> Exception:
@@ -104,15 +100,15 @@ def step_events(
     sid = "s-" + uuid.uuid4().hex[:12]
     if tool in FILE_TOOLS and isinstance(inp.get("path"), str) and not os.path.isabs(inp["path"]):
         inp = {**inp, "path": os.path.normpath(os.path.join(cwd, inp["path"]))}
-    after: dict[str, Any] = {"type": "step.after", "step_id": sid, "status": status, "ts": _ts(),
+    after: dict[str, Any] = {"type": "step.after", "step_id": sid, "status": status, "ts": now(),
                              "stdout": stdout, "stderr": stderr}  # fmt: skip
     if exit_code is not None:
         after["exit_code"] = exit_code
     events = [{"type": "step.before", "step_id": sid, "tool": tool, "input": inp, "cwd": cwd,
-               "ts": _ts()}, after]  # fmt: skip
+               "ts": now()}, after]  # fmt: skip
     if end_run:
         events.append({"type": "run.end", "status": "success" if status == "success" else "failed",
-                       "ts": _ts()})  # fmt: skip
+                       "ts": now()})  # fmt: skip
     return sid, events
 
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
+
+
+def now(timespec: str = "milliseconds") -> str:
+    """RFC 3339 UTC (`...Z`), the one timestamp format of runs, events and audit: sortable as text."""
+    return datetime.now(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
 
 StepKind = Literal["command", "file_write", "file_edit", "tool"]
 StepStatus = Literal["succeeded", "failed", "not_run", "running"]

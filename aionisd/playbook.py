@@ -49,8 +49,3 @@ def validate(doc: Any) -> list[str]:
         where = "/".join(str(p) for p in e.absolute_path) or "(document)"
         out.append(f"{where}: {e.message}")
     return out
-
-
-def canonical_bytes(doc: Any) -> bytes:
-    """The deterministic encoding that is signed and hashed: same document, same bytes."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -8,60 +8,39 @@ nothing. Ports are never inferred: nothing in a command says reliably that it li
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aionisd.classify import (
+from aionisd.canonical import canonical_bytes
+from aionisd.params import Substituter
+from aionisd.shell import (
+    BUILTINS,
     CHANGE,
+    CREATING_OUTPUT,
     XARGS_OPTIONS,
     Simple,
     classify_simple,
     git_split,
+    lookup,
     parse,
     skip_options,
     unwrap,
+    wordset,
 )
-from aionisd.params import Substituter
 
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# builtins, keywords and the shell itself: never a missing program
-BUILTINS = _words(
-    """cd export echo printf set unset source . [ [[ ]] test true false : exit return read wait
-    trap shift local declare typeset readonly let hash shopt ulimit umask history jobs fg bg
-    alias unalias eval exec command type builtin enable pushd popd dirs times caller getopts
-    mapfile readarray break continue logout disown suspend complete compgen compopt kill if then
-    else elif fi for while until do done case esac function select time coproc { } ! bash sh
-    sudo doas env nohup nice timeout"""
-)
 # variables the shell (or login) always provides
-SHELL_VARS = _words(
+SHELL_VARS = wordset(
     """HOME PATH PWD OLDPWD USER LOGNAME SHELL TERM LANG LANGUAGE TMPDIR HOSTNAME HOSTTYPE OSTYPE
     MACHTYPE UID EUID PPID RANDOM SECONDS LINENO BASH BASH_VERSION BASH_VERSINFO BASH_SOURCE
     BASH_REMATCH BASH_ARGV BASH_ARGC BASHPID FUNCNAME PIPESTATUS IFS PS1 PS2 PS3 PS4 SHLVL COLUMNS
     LINES OPTARG OPTIND OPTERR REPLY EPOCHSECONDS EPOCHREALTIME GROUPS DIRSTACK HISTFILE
     HISTSIZE SRANDOM"""
 )
-# change commands whose effects on the file tree we can enumerate
-_KNOWN = _words(
-    """mkdir touch cp mv ln install rm rmdir chmod chown chgrp tee echo printf cat kill pkill
-    sleep"""
-)
-_GIT_KNOWN = _words(
-    """add commit push config remote tag fetch branch read-tree update-index update-ref notes gc
-    prune reflog"""
-)
 _INSTALLERS = frozenset({"install", "i", "add", "get", "sync", "ci", "tool"})
 _GLOB = re.compile(r"[*?\[\]{}$`]")
-_COMPILERS = frozenset({"gcc", "cc", "clang", "g++", "clang++", "curl", "wget", "rustc"})
-_CREATING_OUTPUT = frozenset({"-o", "--output", "-O", "--output-document"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +66,7 @@ class _State:
     opaque: bool = False
 
     def add(self, pre: dict[str, Any]) -> None:
-        key = json.dumps(pre, sort_keys=True)
+        key = canonical_bytes(pre).decode()
         if key not in self.seen:
             self.seen.add(key)
             self.out.append(pre)
@@ -171,7 +150,7 @@ def _simple(s: Simple, cwd: str, st: _State, defined: frozenset[str], depth: int
 
 def _program(words: Sequence[str], cwd: str, st: _State, defined: frozenset[str], depth: int) -> None:
     prog = words[0]
-    if prog in BUILTINS or "=" in prog or _GLOB.search(prog) or not prog:
+    if prog in BUILTINS or prog in ("bash", "sh") or "=" in prog or _GLOB.search(prog) or not prog:
         if prog in ("bash", "sh") and depth < 4:
             _inner_shell(words[1:], cwd, st, defined, depth)
         return
@@ -272,15 +251,12 @@ def _effects(s: Simple, words: Sequence[str], cwd: str, st: _State) -> None:
             st.removed.update(resolve(p, cwd) for p in pos[:-1])
     elif prog in ("rm", "rmdir"):
         st.removed.update(resolve(p, cwd) for p in pos)
-    outputs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in _CREATING_OUTPUT]
+    outputs = [args[i + 1] for i, a in enumerate(args[:-1]) if a in CREATING_OUTPUT]
     st.created.update(resolve(o, cwd) for o in outputs if o != "-")
     pos_sub = pos[:1]
     if (pos_sub and pos_sub[0] in _INSTALLERS) or prog in ("brew", "apt", "apt-get", "pipx"):
         st.installed.update(posixpath.basename(p.split("@")[0].split("==")[0]) for p in pos)
-    if prog == "git":
-        sub, _rest = git_split(args)
-        if sub in _GIT_KNOWN:
-            return
-    elif prog in _KNOWN or (outputs and (prog in _COMPILERS or (prog == "go" and pos[:1] == ["build"]))):
-        return
-    st.opaque = True
+    tool = lookup(prog)
+    known = tool.known if tool is not None else False
+    if not (known(args) if callable(known) else known):
+        st.opaque = True

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from aionisd.shell import TOOLS, PasswordArgs
+
 # (kind, suggested parameter name, pattern whose group "v" is the secret)
 _PATTERNS: list[tuple[str, str, str]] = [
     (
@@ -149,68 +151,7 @@ class Match:
 # ---------------------------------------------------------------- passwords on command lines
 
 
-@dataclass(frozen=True, slots=True)
-class PasswordArgs:
-    """Where one tool takes a password on its command line. An option given alone (it prompts)
-    is left alone, and so are the same letters of other tools (`-p 8080`, `ls -a`)."""
-
-    name: str  # the secret parameter it becomes
-    glued: frozenset[str] = frozenset()  # `-pVALUE`
-    spaced: frozenset[str] = frozenset()  # `-a VALUE`; a long one also `--password=VALUE`
-    equals: frozenset[str] = frozenset()  # `--password=VALUE` only (`--password` alone prompts)
-    after: str = ""  # the password follows this in the value (`user:PW`, `pass:PW`), else none
-    last_arg_with: str = ""  # a short flag making the last argument the password (`htpasswd -b`)
-    subcommand: str = ""  # only after this word (`docker login`)
-
-
-def _pw(name: str, glued: str = "", spaced: str = "", equals: str = "", **kw: str) -> PasswordArgs:
-    return PasswordArgs(
-        name, frozenset(glued.split()), frozenset(spaced.split()), frozenset(equals.split()), **kw
-    )
-
-
-_MYSQL = _pw("MYSQL_PASSWORD", glued="-p", equals="--password")
-_MONGO = _pw("MONGO_PASSWORD", spaced="-p --password")
-_LDAP = _pw("LDAP_PASSWORD", glued="-w", spaced="-w")
-PASSWORD_ARGS: dict[str, PasswordArgs] = {
-    "mysql": _MYSQL,
-    "mysqldump": _MYSQL,
-    "mysqladmin": _MYSQL,
-    "mysqlimport": _MYSQL,
-    "mysqlcheck": _MYSQL,
-    "mysqlsh": _MYSQL,
-    "mariadb": _MYSQL,
-    "mariadb-dump": _MYSQL,
-    "mariadb-admin": _MYSQL,
-    "sshpass": _pw("SSHPASS", glued="-p", spaced="-p"),
-    "docker": _pw("DOCKER_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
-    "podman": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
-    "nerdctl": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
-    "skopeo": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
-    "helm": _pw("REGISTRY_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
-    "az": _pw("AZURE_PASSWORD", glued="-p", spaced="-p --password", subcommand="login"),
-    "redis-cli": _pw("REDISCLI_AUTH", spaced="-a --pass"),
-    "htpasswd": _pw("HTPASSWD_PASSWORD", last_arg_with="b"),
-    "curl": _pw("CURL_PASSWORD", glued="-u -U", spaced="-u -U --user --proxy-user", after=":"),
-    "wget": _pw("WGET_PASSWORD", spaced="--password --http-password --ftp-password --proxy-password"),
-    "mongo": _MONGO,
-    "mongosh": _MONGO,
-    "mongodump": _MONGO,
-    "mongorestore": _MONGO,
-    "mongoexport": _MONGO,
-    "mongoimport": _MONGO,
-    "ldapsearch": _LDAP,
-    "ldapadd": _LDAP,
-    "ldapmodify": _LDAP,
-    "ldapdelete": _LDAP,
-    "ldappasswd": _LDAP,
-    "sqlcmd": _pw("SQLCMD_PASSWORD", spaced="-P"),
-    "zip": _pw("ZIP_PASSWORD", spaced="-P --password"),
-    "unzip": _pw("ZIP_PASSWORD", spaced="-P"),
-    "7z": _pw("ARCHIVE_PASSWORD", glued="-p"),
-    "keytool": _pw("KEYSTORE_PASSWORD", spaced="-storepass -keypass -srcstorepass -deststorepass"),
-    "openssl": _pw("OPENSSL_PASSPHRASE", spaced="-passin -passout -pass", after="pass:"),
-}
+PASSWORD_ARGS: dict[str, PasswordArgs] = {n: t.password for t in TOOLS if t.password for n in t.names}
 _TOOL_NAME = re.compile("|".join(map(re.escape, sorted(PASSWORD_ARGS, key=len, reverse=True))))
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 

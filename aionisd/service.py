@@ -1,4 +1,5 @@
-"""The daemon's state in one place: config, paths, the store and the event bus.
+"""The daemon's state in one place: config, paths, the store and the event bus; the context every
+application service (aionisd.services) is built over.
 
 Every write goes through `write()`, which publishes the events it stored once it has committed.
 """
@@ -28,8 +29,6 @@ class Service:
     bus: Bus = field(default_factory=Bus)
     started: float = field(default_factory=time.monotonic)
     watched: dict[str, str] = field(default_factory=dict)
-    nursery: Any = None  # the daemon's task nursery, for background work (shadow runs)
-    replays: Any = None  # aionisd.replays.ReplayService, set by the daemon
 
     def __post_init__(self) -> None:
         self.bus.published_seq = event_log.last_seq(self.db)

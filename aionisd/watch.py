@@ -14,11 +14,8 @@ from typing import Any, BinaryIO
 import apsw
 import trio
 
-from aionisd.model import Event, IngestError, RunEvent, StepEvent
-from aionisd.secrets import redact
-from aionisd.service import Service
-from aionisd.sources import ALL_ADAPTERS, adapter_for, detect_adapter
-from aionisd.sources.base import (
+from aionisd.agents import ALL_ADAPTERS, adapter_for, adapters_for, detect_adapter
+from aionisd.agents.base import (
     HEAD_SIZE,
     Adapter,
     ParseContext,
@@ -26,6 +23,9 @@ from aionisd.sources.base import (
     parse_chunk,
     parse_document_bytes,
 )
+from aionisd.model import Event, IngestError, RunEvent, StepEvent
+from aionisd.secrets import redact
+from aionisd.service import Service
 from aionisd.store import runs as run_store
 from aionisd.store import sources as source_store
 
@@ -273,9 +273,7 @@ def _commit(
         source_store.save(db, src)
     sessions = {ev.session_id for ev in evs if isinstance(ev, (RunEvent, StepEvent))}
     for sid in sessions:
-        row = service.db.conn.execute(
-            "SELECT id, step_count FROM runs WHERE session_id = ?", (sid,)
-        ).fetchone()
+        row = run_store.for_session(service.db, sid)
         if row:
             summary.runs[row[0]] = row[1]
 
@@ -313,8 +311,6 @@ class Watcher:
             if path.is_relative_to(d):
                 if name is None:
                     return True, None
-                from aionisd.sources import adapters_for
-
                 return any(a.wants(str(path)) for a in adapters_for(name)), name
         return False, None
 

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from aionisd import classify, secrets
+from aionisd import secrets, shell
 from aionisd.compile import compile_run
 from aionisd.model import Run, Step, StepStatus, to_dict
 
@@ -136,12 +136,13 @@ def synthetic_run(n: int = STEPS) -> Run:
 
 def _clear_caches() -> None:
     for fn in (
-        classify.parse,
-        classify.classify,
-        classify.classify_words,
-        classify.risk,
-        classify.idempotence,
-        classify.intent_key,
+        shell.parse,
+        shell.classify,
+        shell.classify_words,
+        shell.risk,
+        shell.idempotence,
+        shell.intent_key,
+        shell.lookup,
         secrets._find,
     ):
         fn.cache_clear()

@@ -18,10 +18,11 @@ DIRS = ["claude-code", "codex", "gemini-cli", "procedural/claude-code", "procedu
 
 
 def sample_rows() -> list[dict[str, Any]]:
+    from aionisd.agents import parse_file
+    from aionisd.agents.base import UnknownFormatError
     from aionisd.compile import NothingToReplay, compile_run
     from aionisd.model import fold
     from aionisd.params import infer_home
-    from aionisd.sources import UnknownFormatError, parse_file
 
     rows = []
     for d in DIRS:

@@ -93,24 +93,25 @@ def doc(i: int, rng: random.Random) -> dict[str, Any]:
 
 
 def populate(env: dict[str, str]) -> None:
-    from aionisd import catalog
     from aionisd.config import Config
     from aionisd.paths import Paths
     from aionisd.service import Service
+    from aionisd.services.catalog import CatalogService
     from aionisd.store.db import Database
 
     os.environ.update(env)
     paths = Paths.default()
     svc = Service(config=Config(), paths=paths, db=Database(paths.db))
+    catalog = CatalogService(svc)
     rng = random.Random(7)
-    s = catalog.signer(svc)
+    s = catalog.signer()
     for i in range(N):
-        catalog.store_signed(svc, doc(i, rng), playbook_id=None, run_id=None, signed_by=s)
+        catalog.store_signed(doc(i, rng), playbook_id=None, run_id=None, signed_by=s)
     svc.db.close()
 
 
 def verify_figure() -> dict[str, Any]:
-    from aionisd.playbook import canonical_bytes
+    from aionisd.canonical import canonical_bytes
     from aionisd.signing import PAYLOAD_TYPE_PLAYBOOK, TrustStore, generate, pae, sign, verify
 
     key = generate("bench@host")

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Input, Static
 
 from aionis_tui import format as f
 from aionis_tui.screens.base import AionisScreen
+from aionis_tui.screens.replay import ReplayScreen
 from aionis_tui.widgets.modals import ConfirmModal
 from aionis_tui.widgets.table import LiveTable
 
@@ -43,16 +44,6 @@ def precondition_text(pre: Any) -> str:
     kind = pre.get("type") or pre.get("kind") or "?"
     args = ", ".join(f"{v}" for k, v in pre.items() if k not in ("type", "kind"))
     return f"{kind} {args}".strip()
-
-
-def step_summary(step: dict[str, Any]) -> str:
-    """What a step does, in one line: its command, the file it writes, or the tool it calls."""
-    kind = step.get("kind")
-    if kind in ("file_write", "file_edit"):
-        return f"{'write' if kind == 'file_write' else 'edit'} {step.get('path') or ''}"
-    if step.get("run") is not None:
-        return str(step["run"])
-    return f"{kind or 'tool'} {step.get('tool') or ''}".strip()
 
 
 def expect_text(step: dict[str, Any]) -> str:
@@ -129,7 +120,7 @@ def preconditions_text(doc: dict[str, Any]) -> Text:
             if i:
                 out.append("\n")
             out.append("✓ ", style="green")
-            out.append(step_summary(c) if isinstance(c, dict) else str(c))
+            out.append(f.step_summary(c) if isinstance(c, dict) else str(c))
     return out
 
 
@@ -254,8 +245,6 @@ class PlaybooksScreen(AionisScreen):
 
 async def open_replay(screen: AionisScreen, playbook: str, version: int | None) -> None:
     """Switch to the Replay screen with this playbook chosen (the user confirms there)."""
-    from aionis_tui.screens.replay import ReplayScreen
-
     await screen.app.switch_mode("replay")
     replay = screen.aionis.screen_of("replay")
     if isinstance(replay, ReplayScreen):
@@ -325,7 +314,7 @@ class PlaybookDetailScreen(AionisScreen):
                 f.text(i, "bright_black"),
                 f.text(st.get("id")),
                 f.text(st.get("kind"), "cyan"),
-                f.text(f.one_line(step_summary(st), 120)),
+                f.text(f.one_line(f.step_summary(st), 120)),
                 f.text(expect_text(st), "bright_black"),
                 f.text(risk or "", "red" if risk in ("high", "destructive") else "yellow"),
             )

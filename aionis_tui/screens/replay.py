@@ -18,7 +18,6 @@ from textual.widgets import DataTable, Input, Label, ProgressBar, RichLog, Selec
 from aionis_tui import format as f
 from aionis_tui.backend import ApiError
 from aionis_tui.screens.base import AionisScreen, describe_error
-from aionis_tui.screens.playbooks import step_summary
 from aionis_tui.widgets.modals import ConfirmModal
 from aionis_tui.widgets.table import LiveTable
 from aionisd import errors
@@ -380,7 +379,7 @@ class ReplayScreen(AionisScreen):
                     "phase": phase,
                     "id": st.get("id") or f"check {i + 1}",
                     "status": "pending",
-                    "action": step_summary(st),
+                    "action": f.step_summary(st),
                 }
                 table.add_row(*self.row_cells(self.rows[key]), key=key)
         self.total = len(steps) + len(checks)

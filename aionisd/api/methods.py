@@ -1,4 +1,7 @@
-"""The one table of API methods: name, parameters, handler. share/openrpc.json is generated from it."""
+"""The one table of API methods: name, parameters, handler. share/openrpc.json is generated from it.
+
+The roof: each handler checks its parameters and calls an application service (or a store read).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from aionisd import __version__, errors
 from aionisd.api import protocol as p
 from aionisd.api.protocol import Param
 from aionisd.api.server import Connection, Method
+from aionisd.services import Services
+from aionisd.store import audit
+from aionisd.store import runs as run_store
 
 METHODS: dict[str, Method] = {}
 MAX_LIMIT = 1_000_000  # `limit` params: 0 means the default; a list longer than this is not a page
@@ -27,8 +33,8 @@ def method(
     return deco
 
 
-def svc(conn: Connection) -> Any:
-    return conn.server.service
+def svc(conn: Connection) -> Services:
+    return conn.server.services
 
 
 @method(
@@ -49,8 +55,7 @@ async def initialize(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
 
 @method("status", summary="Version, socket, database, watched directories and counts (bounded size).")
 async def status(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = svc(conn).status()
-    return result
+    return svc(conn).ctx.status()
 
 
 @method(
@@ -61,7 +66,7 @@ async def status(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 )
 async def events_subscribe(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     sub = conn.subscribe(params.get("since_seq"), params.get("kinds"))
-    return {"subscription": sub.id, "last_seq": svc(conn).bus.published_seq}
+    return {"subscription": sub.id, "last_seq": svc(conn).ctx.bus.published_seq}
 
 
 @method(
@@ -86,7 +91,7 @@ async def ingest(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
 
     from aionisd.watch import ingest_path_async
 
-    service = svc(conn)
+    service = svc(conn).ctx
     runs: dict[str, dict[str, Any]] = {}
     errors: list[dict[str, Any]] = []
     for raw in params["paths"]:
@@ -98,14 +103,10 @@ async def ingest(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
         if s.adapter is None:
             errors.append({"path": raw, "offset": 0, "reason": "no adapter recognises this file"})
         errors.extend(s.errors)
-        seen = list(s.runs) or [
-            r[0] for r in service.db.conn.execute("SELECT id FROM runs WHERE source_path = ?", (raw,))
-        ]
-        for rid in seen:
-            row = service.db.conn.execute(
-                "SELECT agent, step_count FROM runs WHERE id = ?", (rid,)
-            ).fetchone()
-            runs[rid] = {"id": rid, "agent": row[0], "steps": row[1]}
+        for rid in list(s.runs) or run_store.ids_from_source(service.db, raw):
+            row = run_store.agent_and_steps(service.db, rid)
+            if row is not None:
+                runs[rid] = {"id": rid, "agent": row[0], "steps": row[1]}
     return {"runs": list(runs.values()), "errors": errors}
 
 
@@ -116,9 +117,7 @@ async def ingest(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     summary="Recorded runs, newest first.",
 )
 async def runs_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd.store import runs
-
-    return {"runs": runs.list_runs(svc(conn).db, params.get("limit") or 200, params.get("agent"))}
+    return {"runs": run_store.list_runs(svc(conn).ctx.db, params.get("limit") or 200, params.get("agent"))}
 
 
 @method(
@@ -129,12 +128,10 @@ async def runs_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     errors=(errors.NOT_FOUND,),
 )
 async def runs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd.store import runs
-
-    run = runs.get_run(svc(conn).db, params["id"])
+    run = run_store.get_run(svc(conn).ctx.db, params["id"])
     if run is None:
         raise errors.AionisError(errors.NOT_FOUND, f"no run {params['id']}")
-    return runs.run_detail(run, output=bool(params.get("output")))
+    return run_store.run_detail(run, output=bool(params.get("output")))
 
 
 @method(
@@ -149,10 +146,10 @@ async def sources_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
     limit = params.get("limit") or 100
     if limit < 1:
         raise errors.AionisError(errors.INVALID_PARAMS, "parameter 'limit' must be >= 1", {"field": "limit"})
-    db = svc(conn).db
+    db = svc(conn).ctx.db
     page = sources.list_sources(db, limit, params.get("after"))
     return {
-        "watch": svc(conn).watched,
+        "watch": svc(conn).ctx.watched,
         "sources": page,
         "next": page[-1]["path"] if len(page) == min(limit, sources.PAGE_MAX) else None,
         "errors": sources.ingest_errors(db),
@@ -172,10 +169,7 @@ async def sources_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
     errors=(errors.NOT_FOUND, errors.NOTHING_TO_REPLAY, errors.NO_KEY),
 )
 async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
-    return catalog.compile_run(
-        svc(conn),
+    return svc(conn).catalog.compile_run(
         params["run_id"],
         name=params.get("name"),
         params=params.get("params"),
@@ -190,11 +184,7 @@ async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[st
     summary="The newest version of each playbook, with its signature state.",
 )
 async def playbooks_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-    from aionisd.store import playbooks as store
-
-    rows = store.latest(svc(conn).db, params.get("status"), params.get("limit") or 200)
-    return {"playbooks": [catalog.describe(svc(conn), r) for r in rows]}
+    return {"playbooks": svc(conn).catalog.latest(params.get("status"), params.get("limit") or 200)}
 
 
 @method(
@@ -206,10 +196,7 @@ async def playbooks_list(conn: Connection, params: dict[str, Any]) -> dict[str, 
     summary="Playbooks ranked for a task (BM25, same-repository and past-success boosts).",
 )
 async def playbooks_search(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
-    found = catalog.search(
-        svc(conn),
+    found = svc(conn).catalog.search(
         params["text"],
         cwd=params.get("cwd"),
         all_statuses=bool(params.get("all")),
@@ -226,10 +213,8 @@ async def playbooks_search(conn: Connection, params: dict[str, Any]) -> dict[str
     errors=(errors.NOT_FOUND,),
 )
 async def playbooks_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
-    row = catalog.get(svc(conn), params["id"], params.get("version"))
-    return catalog.describe(svc(conn), row, with_doc=True)
+    row = svc(conn).catalog.get(params["id"], params.get("version"))
+    return svc(conn).catalog.describe(row, with_doc=True)
 
 
 @method(
@@ -240,9 +225,7 @@ async def playbooks_get(conn: Connection, params: dict[str, Any]) -> dict[str, A
     errors=(errors.NOT_FOUND,),
 )
 async def playbooks_export(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
-    return catalog.export(svc(conn), params["id"], params.get("version"))
+    return svc(conn).catalog.export(params["id"], params.get("version"))
 
 
 @method(
@@ -252,9 +235,7 @@ async def playbooks_export(conn: Connection, params: dict[str, Any]) -> dict[str
     errors=(errors.SIGNATURE_INVALID, errors.UNTRUSTED_SIGNER, errors.CONFLICT),
 )
 async def playbooks_import(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
-    return catalog.import_envelope(svc(conn), params["envelope"])
+    return svc(conn).catalog.import_envelope(params["envelope"])
 
 
 @method(
@@ -266,15 +247,13 @@ async def playbooks_import(conn: Connection, params: dict[str, Any]) -> dict[str
     errors=(errors.NOT_FOUND,),
 )
 async def playbooks_verify(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
     if params.get("envelope") is not None:
         env = params["envelope"]
     elif params.get("id"):
-        env = catalog.get(svc(conn), params["id"], params.get("version"))["envelope"]
+        env = svc(conn).catalog.get(params["id"], params.get("version"))["envelope"]
     else:
         raise errors.AionisError(errors.INVALID_PARAMS, "give 'id' or 'envelope'", {"field": "id"})
-    return catalog.verification_dict(catalog.check(svc(conn), env))
+    return svc(conn).catalog.verification(env)
 
 
 @method(
@@ -286,9 +265,7 @@ async def playbooks_verify(conn: Connection, params: dict[str, Any]) -> dict[str
     errors=(errors.NOT_FOUND,),
 )
 async def playbooks_promote(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
-    return catalog.promote(svc(conn), params["id"], params["version"], params["status"])
+    return svc(conn).catalog.promote(params["id"], params["version"], params["status"])
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -302,36 +279,12 @@ async def playbooks_promote(conn: Connection, params: dict[str, Any]) -> dict[st
     errors=(errors.CONFLICT,),
 )
 async def keys_init(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-
-    principal = params.get("principal")
-    if not principal and params.get("use"):
-        from aionisd.signing import SigningError, load_private
-
-        try:
-            principal = load_private(params["use"]).comment or None
-        except (SigningError, OSError):
-            principal = None
-    return catalog.init_key(svc(conn), principal or catalog.default_principal(), params.get("use"))
+    return svc(conn).catalog.init_key(params.get("principal"), params.get("use"))
 
 
 @method("keys.list", summary="Your signing key and the trusted and revoked keys.")
 async def keys_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-    from aionisd.signing import load_private
-
-    path = catalog.key_path(svc(conn))
-    own = None
-    if path.exists():
-        k = load_private(path)
-        own = {
-            "keyid": k.keyid,
-            "principal": k.comment,
-            "path": str(path),
-            "public_key": k.public.to_line(),
-        }
-    ts = catalog.trust_store(svc(conn))
-    return {"key": own, "trusted": [s.to_dict() for s in ts.list()], "revoked": sorted(ts.revoked)}
+    return svc(conn).catalog.keys()
 
 
 @method(
@@ -343,23 +296,9 @@ async def keys_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
     summary="Add a key to allowed_signers.",
 )
 async def keys_trust(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-    from aionisd.signing import SigningError, load_public_line
-    from aionisd.signing.trust import parse_time
-
-    try:
-        key = load_public_line(params["public_key"])
-        after = parse_time(params["valid_after"]) if params.get("valid_after") else None
-        before = parse_time(params["valid_before"]) if params.get("valid_before") else None
-        principal = params.get("principal") or key.comment or "unnamed"
-        signer = catalog.trust_store(svc(conn)).add(principal, key, after, before)
-    except (SigningError, ValueError) as e:
-        raise errors.AionisError(errors.INVALID_PARAMS, str(e), {"field": "public_key"}) from None
-    with svc(conn).write() as db:
-        from aionisd.store import audit
-
-        audit.append(db, "key.trusted", key.keyid, {"principal": principal})
-    return signer.to_dict()
+    return svc(conn).catalog.trust_key(
+        params["public_key"], params.get("principal"), params.get("valid_after"), params.get("valid_before")
+    )
 
 
 @method(
@@ -368,18 +307,7 @@ async def keys_trust(conn: Connection, params: dict[str, Any]) -> dict[str, Any]
     summary="Add a key to revoked_keys: its signatures stop being trusted.",
 )
 async def keys_revoke(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import catalog
-    from aionisd.signing import SigningError
-
-    try:
-        keyid = catalog.trust_store(svc(conn)).revoke(params["keyid"])
-    except (SigningError, ValueError) as e:
-        raise errors.AionisError(errors.INVALID_PARAMS, str(e), {"field": "keyid"}) from None
-    with svc(conn).write() as db:
-        from aionisd.store import audit
-
-        audit.append(db, "key.revoked", keyid, {})
-    return {"keyid": keyid, "revoked": True}
+    return svc(conn).catalog.revoke_key(params["keyid"])
 
 
 # -- replay -------------------------------------------------------------------------------------
@@ -410,7 +338,7 @@ async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, An
     env = params.get("env")
     if env is not None:
         env = {str(k): str(v) for k, v in env.items()}
-    result: dict[str, Any] = await svc(conn).replays.start(
+    return await svc(conn).replays.start(
         params["id"],
         version=params.get("version"),
         mode=params["mode"],
@@ -418,7 +346,6 @@ async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, An
         params=given,
         env=env,
     )
-    return result
 
 
 @method(
@@ -428,8 +355,7 @@ async def replay_start(conn: Connection, params: dict[str, Any]) -> dict[str, An
     errors=(errors.NOT_FOUND,),
 )
 async def replay_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = svc(conn).replays.get(params["replay_id"])
-    return result
+    return svc(conn).replays.get(params["replay_id"])
 
 
 @method(
@@ -472,9 +398,7 @@ async def stats_savings(conn: Connection, params: dict[str, Any]) -> dict[str, A
     summary="Repairs with their failure, patch, step diff and shadow result.",
 )
 async def repairs_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import governance
-
-    return {"repairs": governance.list_repairs(svc(conn), params.get("status"), params.get("limit") or 100)}
+    return {"repairs": svc(conn).governance.repairs(params.get("status"), params.get("limit") or 100)}
 
 
 @method(
@@ -484,9 +408,7 @@ async def repairs_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
     errors=(errors.NOT_FOUND,),
 )
 async def repairs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import governance
-
-    return governance.get(svc(conn), params["id"])
+    return svc(conn).governance.get(params["id"])
 
 
 @method(
@@ -502,10 +424,7 @@ async def repairs_get(conn: Connection, params: dict[str, Any]) -> dict[str, Any
     errors=(errors.NOT_FOUND, errors.INVALID_PATCH),
 )
 async def repairs_propose(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import governance
-
-    return governance.propose_human(
-        svc(conn),
+    return svc(conn).governance.propose(
         params["playbook_id"],
         params.get("version"),
         params["patch"],
@@ -525,9 +444,7 @@ async def repairs_propose(conn: Connection, params: dict[str, Any]) -> dict[str,
     errors=(errors.NOT_FOUND, errors.CONFLICT, errors.INVALID_PATCH, errors.NO_KEY),
 )
 async def reviews_decide(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd import governance
-
-    return governance.decide(svc(conn), params["repair_id"], params["decision"], params.get("note"))
+    return svc(conn).governance.decide(params["repair_id"], params["decision"], params.get("note"))
 
 
 @method(
@@ -543,16 +460,12 @@ async def reviews_decide(conn: Connection, params: dict[str, Any]) -> dict[str, 
     summary="Audit log entries.",
 )
 async def audit_list(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd.store import audit
-
-    return {"entries": audit.entries(svc(conn).db, params.get("limit") or 200, params.get("action"))}
+    return {"entries": audit.entries(svc(conn).ctx.db, params.get("limit") or 200, params.get("action"))}
 
 
 @method("audit.verify", summary="Recompute the hash chain: {ok, entries, first_bad}.")
 async def audit_verify(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    from aionisd.store import audit
-
-    return audit.verify(svc(conn).db)
+    return audit.verify(svc(conn).ctx.db)
 
 
 @method(
@@ -577,12 +490,12 @@ async def traces_append(conn: Connection, params: dict[str, Any]) -> dict[str, A
             "run_id may hold only letters, digits, '.', '_', '-'",
             {"field": "run_id"},
         )
-    service = svc(conn)
+    service = svc(conn).ctx
     service.paths.traces_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = service.paths.traces_dir / f"{run_id}.jsonl"
     events = list(params["events"])
     if not path.exists() and params.get("start") is not None:
-        from aionisd.store.db import now
+        from aionisd.model import now
 
         events.insert(0, {"type": "run.start", **params["start"], "ts": now()})
     # The trace file is at rest too: secrets become `${NAME}` before a byte is written.

@@ -19,6 +19,7 @@ from aionisd import errors
 from aionisd.api import protocol as p
 from aionisd.bus import Subscription
 from aionisd.paths import answers, ensure_private_dir
+from aionisd.services import Services
 from aionisd.store import events as event_log
 
 log = logging.getLogger("aionisd.api")
@@ -179,9 +180,10 @@ class Connection:
 
 class Server:
     def __init__(
-        self, service: Any, methods: dict[str, Method], *, idle_timeout: float = IDLE_TIMEOUT_S
+        self, services: Services, methods: dict[str, Method], *, idle_timeout: float = IDLE_TIMEOUT_S
     ) -> None:
-        self.service = service
+        self.services = services
+        self.service = services.ctx
         self.methods = methods
         self.idle_timeout = idle_timeout
         self.connections: set[Connection] = set()

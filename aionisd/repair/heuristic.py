@@ -18,6 +18,7 @@ from typing import Any
 import bashlex
 
 from aionisd.repair import Proposal, RepairRequest
+from aionisd.shell import program_index
 
 ALIASES: dict[str, str] = {
     "python": "python3",
@@ -37,7 +38,6 @@ ALIASES: dict[str, str] = {
 """Missing program -> what usually provides it under another name (Debian, macOS, PEP 394)."""
 
 MAX_ATTEMPTS = 5
-WRAPPERS = frozenset({"sudo", "exec", "nohup", "time", "command", "nice", "env", "stdbuf"})
 _OUTPUT_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
 
 
@@ -61,22 +61,7 @@ class Command:
 
     def program(self) -> int | None:
         """Index in `words` of the program run, looking through `sudo`, `env` and the like."""
-        i = 0
-        while i < len(self.words):
-            text = self.words[i].text
-            if text not in WRAPPERS:
-                return i
-            wrapper = text
-            i += 1
-            while i < len(self.words):
-                arg = self.words[i].text
-                if arg.startswith("-"):
-                    i += 2 if wrapper == "sudo" and arg in ("-u", "-g") else 1
-                elif wrapper == "env" and "=" in arg:
-                    i += 1
-                else:
-                    break
-        return None
+        return program_index(tuple(w.text for w in self.words))
 
     def args(self) -> tuple[Word, ...]:
         """The words after the program."""

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import bashlex
 
 from aionisd.replay.bind import UnsafeValue, bind_command, type_problem
+from aionisd.shell import BUILTINS, unwrap, wordset
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BUILTIN_PARAMS = ("workdir", "home")
@@ -313,19 +314,7 @@ def _declared(doc: Mapping[str, Any]) -> set[str]:
 # ---- what a shell command needs ------------------------------------------------------------
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-BUILTINS = _words(
-    """alias bg bind break builtin caller cd command compgen complete compopt continue declare
-    dirs disown echo enable eval exec exit export false fc fg getopts hash help history jobs kill
-    let local logout mapfile popd printf pushd pwd read readarray readonly return set shift shopt
-    source suspend test times trap true type typeset ulimit umask unalias unset wait . : [ [[ ]] !
-    { } if then else elif fi case esac for while until do done in function select time coproc"""
-)
-WRAPPERS = _words("sudo env nohup exec command time nice stdbuf xargs timeout")
-SHELL_SET_VARS = _words(
+SHELL_SET_VARS = wordset(
     """PWD OLDPWD RANDOM SRANDOM SECONDS LINENO HOSTNAME HOSTTYPE OSTYPE MACHTYPE UID EUID PPID
     SHLVL IFS PS1 PS2 PS3 PS4 OPTARG OPTIND OPTERR REPLY PIPESTATUS FUNCNAME GROUPS BASHPID BASH
     BASH_ENV BASH_VERSION BASH_VERSINFO BASH_SOURCE BASH_REMATCH BASH_LINENO BASH_SUBSHELL BASHOPTS
@@ -360,19 +349,10 @@ def _first_words(words: list[str]) -> tuple[str | None, list[str]]:
     i = 0
     while i < len(words) and "=" in words[i] and not words[i].startswith("="):
         i += 1
-    while i < len(words):
-        w = words[i]
-        if w not in WRAPPERS:
-            return w, words[i + 1 :]
-        if w == "command" and words[i + 1 : i + 2] in (["-v"], ["-V"]):
-            return None, []
-        i += 1
-        skip_arg = w == "timeout"
-        while i < len(words) and (words[i].startswith("-") or (w == "env" and "=" in words[i]) or skip_arg):
-            if not words[i].startswith("-"):
-                skip_arg = False
-            i += 1
-    return None, []
+    rest = unwrap(words[i:])
+    if not rest or rest[0] == "command":  # `command -v x` looks a program up, it runs none
+        return None, []
+    return rest[0], list(rest[1:])
 
 
 def _simple_actions(words: list[str]) -> list[tuple[str, str]]:

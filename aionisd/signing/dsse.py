@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aionisd.canonical import canonical_bytes
 from aionisd.signing.keys import PublicKey, SigningError, SigningKey, load_public_line
 
 PAYLOAD_TYPE_PLAYBOOK = "application/vnd.aionis.playbook.v1+json"
@@ -84,7 +85,7 @@ def sign(payload: bytes, payload_type: str, key: SigningKey) -> dict[str, Any]:
 def dumps(envelope: Mapping[str, Any] | Envelope) -> bytes:
     """Stable JSON bytes for writing an envelope to a file or the wire."""
     obj = envelope.to_dict() if isinstance(envelope, Envelope) else dict(envelope)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return canonical_bytes(obj)
 
 
 def parse_envelope(obj: Mapping[str, Any] | bytes | str | Envelope) -> Envelope:

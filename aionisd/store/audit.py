@@ -10,19 +10,16 @@ import hashlib
 import json
 from typing import Any
 
-from aionisd.store.db import Database, dumps, like, now
+from aionisd.canonical import canonical_bytes
+from aionisd.model import now
+from aionisd.store.db import Database, dumps, like
 
 GENESIS = "0" * 64
 
 
 def _hash(prev: str, seq: int, ts: str, actor: str, action: str, subject: str, data: str) -> str:
-    body = json.dumps(
-        [seq, ts, actor, action, subject, json.loads(data)],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256((prev + body).encode()).hexdigest()
+    body = canonical_bytes([seq, ts, actor, action, subject, json.loads(data)])
+    return hashlib.sha256(prev.encode() + body).hexdigest()
 
 
 def append(db: Database, action: str, subject: str, data: dict[str, Any], actor: str = "aionisd") -> int:
@@ -38,6 +35,12 @@ def append(db: Database, action: str, subject: str, data: dict[str, Any], actor:
         (seq, ts, actor, action, subject, text, prev, h),
     )
     return seq
+
+
+def last_data(db: Database, action: str) -> dict[str, Any] | None:
+    """The data of the newest entry with exactly this action, if any."""
+    text = db.one("SELECT data FROM audit WHERE action = ? ORDER BY seq DESC LIMIT 1", (action,))
+    return None if text is None else dict(json.loads(text))
 
 
 def entries(db: Database, limit: int = 200, action: str | None = None) -> list[dict[str, Any]]:

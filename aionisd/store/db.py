@@ -6,18 +6,12 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import apsw
 
 from aionisd.store.migrations import migrate
-
-
-def now() -> str:
-    """RFC 3339 UTC with milliseconds: sortable as text."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dumps(obj: Any) -> str:

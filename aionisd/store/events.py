@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aionisd.store.db import Database, dumps, now
+from aionisd.model import now
+from aionisd.store.db import Database, dumps
 
 
 def append(db: Database, kind: str, data: dict[str, Any]) -> int:

@@ -72,6 +72,34 @@ def _redact_events(
 
 
 Migration = str | Callable[[apsw.Connection], bool]  # a function says whether it rewrote rows
+
+
+def _codex_patches_as_file_steps(conn: apsw.Connection) -> bool:
+    """Codex patches recorded before the adapter parsed them (`{patch, paths}` edits, or an
+    `apply_patch <<EOF` command) become the file steps the adapter now records, so old runs
+    compile as new ones do (the compiler reads one normalised shape)."""
+    from aionisd.agents.codex import RUN_AGENT, is_patch, patch_step
+
+    rows = conn.execute(
+        "SELECT s.run_id, s.key, s.kind, s.command, s.input FROM steps s JOIN runs r ON r.id = s.run_id "
+        "WHERE r.agent = ? AND (s.input LIKE '%\"patch\"%' OR s.command LIKE '%*** Begin Patch%')",
+        (RUN_AGENT,),
+    ).fetchall()
+    for run_id, key, kind, command, raw in rows:
+        old = json.loads(str(raw or "{}"))
+        if kind == "file_edit" and isinstance(old.get("patch"), str):
+            new_kind, new = patch_step(old["patch"])
+        elif kind == "command" and isinstance(command, str) and is_patch(command):
+            new_kind, new = patch_step(command)
+        else:
+            continue
+        conn.execute(
+            "UPDATE steps SET kind = ?, input = ?, command = NULL WHERE run_id = ? AND key = ?",
+            (new_kind, json.dumps(new, ensure_ascii=False), run_id, key),
+        )
+    return False
+
+
 MIGRATIONS: list[tuple[int, Migration]] = [
     (
         1,
@@ -246,6 +274,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
         """,
     ),
     (3, _redact_at_rest),
+    (4, _codex_patches_as_file_steps),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -7,7 +7,8 @@ import json
 import re
 from typing import Any
 
-from aionisd.store.db import Database, dumps, like, now
+from aionisd.model import now
+from aionisd.store.db import Database, dumps, like
 
 STATUSES = ("draft", "shadow", "active", "disabled")
 _COLS = (
@@ -198,14 +199,26 @@ def set_status(db: Database, playbook_id: str, version: int, status: str) -> Non
     )
 
 
-def replay_stats(db: Database, playbook_id: str) -> tuple[int, int]:
+def by_digest(db: Database, digest: str) -> tuple[str, int] | None:
+    """(playbook_id, version) of the stored version with this digest, if any."""
     row = db.conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(status = 'succeeded'), 0) FROM replays "
-        "WHERE playbook_id = ? AND mode != 'simulate'",
-        (playbook_id,),
+        "SELECT playbook_id, version FROM playbook_versions WHERE digest = ?", (digest,)
     ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def has_version(db: Database, playbook_id: str, version: int) -> bool:
+    return (
+        db.one(
+            "SELECT 1 FROM playbook_versions WHERE playbook_id = ? AND version = ?", (playbook_id, version)
+        )
+        is not None
+    )
+
+
+def ids_named(db: Database, name: str) -> list[str]:
+    """Lineages with this name (an import joins one of them when its source matches)."""
+    return [str(r[0]) for r in db.conn.execute("SELECT id FROM playbooks WHERE name = ?", (name,))]
 
 
 def search(

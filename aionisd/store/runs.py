@@ -20,12 +20,13 @@ from aionisd.model import (
     UsageEvent,
     merge_run,
     merge_step,
+    now,
     run_id_for,
 )
 from aionisd.params import walk_strings
 from aionisd.secrets import Vault, find_secrets, install_key, redact
 from aionisd.store import events as event_log
-from aionisd.store.db import Database, dumps, like, now
+from aionisd.store.db import Database, dumps, like
 
 _STEP_COLS = (
     "run_id, key, seq, kind, tool, command, input, cwd, status, exit_code, started_at, ended_at, "
@@ -429,6 +430,40 @@ def run_detail(run: Run, *, output: bool = False) -> dict[str, Any]:
 def set_run_fields(db: Database, run_id: str, **fields: Any) -> None:
     cols = ", ".join(f"{k} = ?" for k in fields)
     db.conn.execute(f"UPDATE runs SET {cols} WHERE id = ?", (*fields.values(), run_id))
+
+
+def set_ended(db: Database, run_id: str, status: str) -> None:
+    db.conn.execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", (status, now(), run_id))
+
+
+def cwd(db: Database, run_id: str) -> str | None:
+    c = db.one("SELECT cwd FROM runs WHERE id = ?", (run_id,))
+    return None if c is None else str(c)
+
+
+def cost(db: Database, run_id: str) -> tuple[int, float | None] | None:
+    """(tokens spent, duration in ms) of a run; None for an unknown run."""
+    row = db.conn.execute(
+        "SELECT tokens_input + tokens_output + tokens_cache_creation + tokens_cache_read, "
+        "(julianday(ended_at) - julianday(started_at)) * 86400000 FROM runs WHERE id = ?",
+        (run_id,),
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def ids_from_source(db: Database, source_path: str) -> list[str]:
+    return [str(r[0]) for r in db.conn.execute("SELECT id FROM runs WHERE source_path = ?", (source_path,))]
+
+
+def agent_and_steps(db: Database, run_id: str) -> tuple[str, int] | None:
+    row = db.conn.execute("SELECT agent, step_count FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def for_session(db: Database, session_id: str) -> tuple[str, int] | None:
+    """(run id, step count) of the run recorded for an agent session, if any."""
+    row = db.conn.execute("SELECT id, step_count FROM runs WHERE session_id = ?", (session_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
 
 
 def counts(db: Database) -> dict[str, int]:

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aionisd.store.db import Database, dumps, now
+from aionisd.model import now
+from aionisd.store.db import Database, dumps
 
 PAGE_MAX = 1000  # sources.list pages at most this many files
 

@@ -1,0 +1,1 @@
+"""Tests through the real daemon, its socket and the `aionis` CLI."""

@@ -1,0 +1,1 @@
+"""Tests of one module or a few, on plain data, real files and real subprocesses."""
