@@ -5,15 +5,15 @@ User data (commands, paths, goals) is never parsed as markup: it goes into `Text
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
+
+from aionisd.events import review_lines
 
 GLYPHS: dict[str, tuple[str, str]] = {
     "succeeded": ("✓", "green"),
@@ -44,6 +44,17 @@ GLYPHS: dict[str, tuple[str, str]] = {
     "disabled": ("⊘", "bright_black"),
 }
 
+# A repair's state in words (repairs.get `state`): each word its own glyph, so a passing shadow
+# run on a pending repair never looks like an approval.
+STATES: dict[str, tuple[str, str]] = {
+    "pending": ("?", "yellow"),
+    "shadow failed": ("✗", "red"),
+    "approved": ("✓", "green"),
+    "promoted": ("●", "green"),
+    "rejected": ("⊘", "red"),
+    "invalid": ("✗", "red"),
+}
+
 SIGNATURES: dict[str, tuple[str, str, str]] = {
     "trusted": ("✓", "trusted", "green"),
     "untrusted": ("?", "untrusted", "yellow"),
@@ -65,6 +76,11 @@ def glyph(status: str | None) -> Text:
 def status_text(status: str | None) -> Text:
     g, style = GLYPHS.get(status or "", ("·", "bright_black"))
     return Text(f"{g} {status or '—'}", style=style)
+
+
+def state_text(state: str | None) -> Text:
+    g, style = STATES.get(state or "", ("·", "bright_black"))
+    return Text(f"{g} {state or '—'}", style=style)
 
 
 def signature(state: str | None, signer: str | None = None) -> Text:
@@ -207,71 +223,12 @@ def bar(value: float, top: float, width: int) -> str:
     return "█" * full + ("" if rest == 0 else " ▏▎▍▌▋▊▉"[rest])
 
 
-def step_lines(step: Any) -> list[str]:
-    """A step as stable `key: value` lines, so two versions diff line by line."""
-    if step is None:
-        return []
-    if not isinstance(step, Mapping):
-        return [json.dumps(step, sort_keys=True)]
-    lines = []
-    for k in sorted(step, key=lambda k: (k != "id", k != "run", k)):
-        v = step[k]
-        if isinstance(v, str) and "\n" in v:
-            lines.append(f"{k}: |")
-            lines.extend(f"    {ln}" for ln in v.splitlines())
-        else:
-            lines.append(f"{k}: {json.dumps(v, sort_keys=True, ensure_ascii=False)}")
-    return lines
-
-
-def _entry_sides(entry: Any) -> tuple[str, Any, Any]:
-    """(label, before, after) of one `step_diff` entry: a step by id and index, or a section."""
-    if not isinstance(entry, Mapping):
-        return ("", None, entry)
-    change = entry.get("change") or entry.get("op")
-    if entry.get("section"):
-        name = str(entry["section"])
-    else:
-        sid = entry.get("id") or entry.get("step_id")
-        side = entry.get("after") or entry.get("before")
-        if sid is None and isinstance(side, Mapping):
-            sid = side.get("id")
-        index = entry.get("index")
-        name = "step" + (f" {index + 1}" if isinstance(index, int) else "") + (f" {sid}" if sid else "")
-    return (f"{name} ({change})" if change else name, entry.get("before"), entry.get("after"))
-
-
-def diff(entries: Iterable[Any]) -> Text:
-    """Before/after of the affected steps as a coloured diff: changed fields, or whole steps."""
+def review_diff(rows: list[dict[str, Any]]) -> Text:
+    """A repair's `review_diff` (changed steps, a neighbour each side, the fields that matter)."""
     out = Text()
-    for entry in entries:
-        label, before, after = _entry_sides(entry)
-        out.append(f"@@ {label} @@\n", style="bold cyan")
-        fields = entry.get("fields") if isinstance(entry, Mapping) else None
-        if fields and isinstance(before, Mapping):
-            changed = {str(fl.get("field")) for fl in fields}
-            for key in ("id", "kind", "run", "path"):
-                if key in before and key not in changed:
-                    out.append(f"  {key}: {json.dumps(before[key], ensure_ascii=False)}\n",
-                               style="bright_black")  # fmt: skip
-            for fl in fields:
-                name = str(fl.get("field"))
-                for line in step_lines({name: fl.get("before")}) if "before" in fl else []:
-                    out.append(f"- {line}\n", style="red")
-                for line in step_lines({name: fl.get("after")}) if "after" in fl else []:
-                    out.append(f"+ {line}\n", style="green")
-            continue
-        a, b = step_lines(before), step_lines(after)
-        if not a and not b:
-            out.append("  (no change)\n", style="bright_black")
-        for line in difflib.ndiff(a, b):
-            tag, body = line[:2], line[2:]
-            if tag == "- ":
-                out.append(f"- {body}\n", style="red")
-            elif tag == "+ ":
-                out.append(f"+ {body}\n", style="green")
-            elif tag == "  ":
-                out.append(f"  {body}\n", style="bright_black")
+    styles = {"-": "red", "+": "green", " ": "bright_black"}
+    for mark, line in review_lines(rows):
+        out.append(f"{mark} {line}\n", style=styles[mark])
     out.rstrip()
     return out
 

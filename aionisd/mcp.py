@@ -13,6 +13,7 @@ import anyio
 
 from aionisd import errors
 from aionisd.client import ApiError, Client, DaemonNotRunning
+from aionisd.events import replay_story, review_hint
 from aionisd.model import now
 from aionisd.repair import repair_summary
 
@@ -84,6 +85,10 @@ def replay_view(res: dict[str, Any]) -> dict[str, Any]:
     keep = ("replay_id", "playbook", "mode", "status", "reason", "workdir", "divergence")
     out = {k: res[k] for k in keep if k in res}
     out["repairs"] = [repair_summary(r) for r in res.get("repairs") or []]  # with each source's why
+    for r in out["repairs"]:
+        if r["repair_id"]:
+            r["review"] = review_hint(r["repair_id"])
+    out["story"] = replay_story(res)  # the steps in the order they ran, a repair's marked as its
     for group in ("steps", "checks"):
         out[group] = [
             {k: s.get(k) for k in ("index", "id", "status", "exit_code", "duration_ms", "reason")}
@@ -155,7 +160,7 @@ def build(socket: str | None = None) -> Any:
                  "result (wait=false returns at once; then poll replay_status). Refuses, saying "
                  "why, when local execution is off or the signature is not trusted. On "
                  "divergence, continue by hand from the diverging step. In guided mode, repairs "
-                 "gives each repair source's outcome (proposed, rejected, no_answer, error) and "
+                 "gives each repair source's outcome (proposed, rejected, repeated, no_answer, error) and "
                  "reason.")  # fmt: skip
     async def replay_playbook(id: str, workdir: str, mode: str = "strict",
                               params: dict[str, str] | None = None, version: int | None = None,

@@ -18,10 +18,11 @@ from textual.widgets import DataTable, Input, Label, ProgressBar, RichLog, Selec
 from aionis_tui import format as f
 from aionis_tui.backend import ApiError
 from aionis_tui.screens.base import AionisScreen, describe_error
+from aionis_tui.screens.review import ReviewScreen
 from aionis_tui.widgets.modals import ConfirmModal
 from aionis_tui.widgets.table import LiveTable
 from aionisd import errors
-from aionisd.events import MODES, SAFE_ENV, outcome_line, repair_heading
+from aionisd.events import MODES, SAFE_ENV, outcome_line, repair_heading, replay_story
 
 MODE_HELP = {
     "simulate": "runs nothing: checks parameters and preconditions, says what each step would do",
@@ -56,7 +57,27 @@ def exec_state(allowed: bool | None, mode: str, config: str | None, *, full: boo
 
 
 def row_key(data: dict[str, Any]) -> str:
-    return f"{data.get('phase') or 'step'}:{data.get('index')}"
+    """A repair may run several steps in place of one, so its rows are keyed by id too."""
+    phase = data.get("phase") or "step"
+    if phase == "repair":
+        return f"repair:{data.get('index')}:{data.get('id')}"
+    return f"{phase}:{data.get('index')}"
+
+
+def run_order(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Row keys in the order the steps ran: a repair's steps right after the step they replaced,
+    the success checks last."""
+    rank = {"step": 0, "repair": 1}
+    keys = list(rows)
+    return sorted(
+        keys,
+        key=lambda k: (
+            rows[k].get("phase") == "success",
+            int(rows[k].get("index") or 0),
+            rank.get(str(rows[k].get("phase")), 0),
+            keys.index(k),
+        ),
+    )
 
 
 class ReplayScreen(AionisScreen):
@@ -67,6 +88,7 @@ class ReplayScreen(AionisScreen):
         Binding("n", "new_replay", "New replay"),
         Binding("ctrl+t", "new_workdir", "Temp workdir"),
         Binding("escape", "leave_form", "Leave form", show=False),
+        Binding("o", "open_repair", "Open repair"),
     ]
 
     def __init__(self) -> None:
@@ -86,6 +108,7 @@ class ReplayScreen(AionisScreen):
         self.starting = False
         self.auto_workdir: str | None = None
         self.watch_mode = ""
+        self.repair_ids: list[str] = []  # the watched replay's recorded repairs, in order
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="replay-form"):
@@ -333,6 +356,7 @@ class ReplayScreen(AionisScreen):
         self.replay_id = None
         self.replay_status = None
         self.rows = {}
+        self.repair_ids = []
         self.partial = {}
         self.total = 0
         self.query_one("#replay-steps", DataTable).clear()
@@ -392,13 +416,11 @@ class ReplayScreen(AionisScreen):
 
     def sync(self, got: dict[str, Any]) -> None:
         """Fold replay.get into the view: it is the truth for anything the events did not say."""
-        for phase, group in (
-            ("step", got.get("steps") or []),
-            ("success", got.get("checks") or []),
-        ):
-            for s in group:
-                data = {k: v for k, v in s.items() if k not in ("stdout", "stderr")}
-                self.upsert({**data, "phase": phase})
+        for s in replay_story(got):
+            self.upsert(s)
+        self.repair_ids = [
+            rid for r in got.get("repairs") or [] if (rid := (r.get("record") or {}).get("repair_id"))
+        ]
         status = got.get("status")
         if status:
             self.replay_status = status
@@ -415,7 +437,12 @@ class ReplayScreen(AionisScreen):
         status = r.get("status")
         if self.watch_mode == "simulate" and status == "not_run":
             status = "would-run" if r.get("reason") in (None, "would run") else "blocked"
-        label = f"{r['index'] + 1}" if r.get("phase") == "step" else f"✓{r['index'] + 1}"
+        label = {"step": f"{r['index'] + 1}", "repair": f"{r['index'] + 1}+"}.get(
+            str(r.get("phase")), f"✓{r['index'] + 1}"
+        )
+        note = f.one_line(r.get("reason"), 80)
+        if r.get("phase") == "repair":
+            note = " ".join(x for x in (f"repair {r.get('repair_id') or ''}".strip(), note) if x)
         return [
             f.glyph(status),
             f.text(label, "bright_black"),
@@ -423,7 +450,7 @@ class ReplayScreen(AionisScreen):
             f.text(f.one_line(r.get("action"), 120)),
             f.text("" if code is None else code, "red" if code not in (None, 0) else ""),
             f.text(f.duration(r.get("duration_ms")) if r.get("duration_ms") else ""),
-            f.text(f.one_line(r.get("reason"), 80), "bright_black"),
+            f.text(note, "yellow" if r.get("phase") == "repair" else "bright_black"),
         ]
 
     def upsert(self, data: dict[str, Any]) -> None:
@@ -444,6 +471,8 @@ class ReplayScreen(AionisScreen):
             row.update(fields)
             self.rows[key] = row
             table.add_row(*self.row_cells(row), key=key)
+            if row["phase"] == "repair":
+                self.relayout()
             return
         row.update(fields)
         for col, cell in zip(
@@ -452,6 +481,16 @@ class ReplayScreen(AionisScreen):
             strict=True,
         ):
             table.set_cell(key, col, cell)
+
+    def relayout(self) -> None:
+        """Lay the rows out again in run order (a table only appends; a repair's rows belong
+        right after the step they replaced), keeping the cursor on the same row."""
+        table = self.query_one("#replay-steps", LiveTable)
+        keep = table.cursor_row
+        table.clear()
+        for key in run_order(self.rows):
+            table.add_row(*self.row_cells(self.rows[key]), key=key)
+        table.move_cursor(row=keep)
 
     def render_head(self, info: dict[str, Any]) -> None:
         pb = info.get("playbook") or {}
@@ -499,6 +538,9 @@ class ReplayScreen(AionisScreen):
             for o in r.get("sources") or []:
                 bad = o.get("outcome") in ("rejected", "error")
                 out.append(f"\n  {outcome_line(o)}", style="red" if bad else "bright_black")
+            rid = (r.get("record") or {}).get("repair_id")
+            if rid:
+                out.append(f"\n  press o to review {rid}", style="bold")
         panel = self.query_one("#divergence", Static)
         panel.border_title = " · ".join(
             t for t, shown in (("divergence", div), ("repairs", repairs)) if shown
@@ -605,6 +647,21 @@ class ReplayScreen(AionisScreen):
         """A replay started elsewhere (CLI, an agent) while this screen was idle: watch it."""
         self.early.setdefault(rid, [])
         self.spawn_exclusive(lambda: self.attach(rid, data), group="follow")
+
+    def action_open_repair(self) -> None:
+        """Open the watched replay's latest repair in the review screen."""
+        if not self.repair_ids:
+            self.notify("this replay recorded no repair", severity="warning")
+            return
+        rid = self.repair_ids[-1]
+
+        async def go() -> None:
+            await self.app.switch_mode("review")
+            review = self.aionis.screen_of("review")
+            if isinstance(review, ReviewScreen):
+                review.open_repair(rid)
+
+        self.spawn(go)
 
     def action_cancel_replay(self) -> None:
         rid = self.replay_id

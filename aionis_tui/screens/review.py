@@ -40,6 +40,14 @@ def shadow_text(shadow: Any) -> Text:
         out.append(f"  {ok}/{len(steps)} steps succeeded", style="bright_black")
     if shadow.get("reason"):
         out.append(f"\n  {f.one_line(str(shadow.get('reason')), 200)}", style="bright_black")
+    for s in steps if isinstance(steps, list) else []:
+        if not isinstance(s, dict):
+            continue
+        out.append("\n  ")
+        out.append_text(f.glyph(s.get("status")))
+        out.append(f" step {int(s.get('index') or 0) + 1} {s.get('id')} {s.get('status')}")
+        if s.get("reason") and s.get("status") != "succeeded":
+            out.append(f"  {f.one_line(str(s.get('reason')), 120)}", style="bright_black")
     return out
 
 
@@ -47,7 +55,7 @@ def repair_detail(r: dict[str, Any]) -> Text:
     out = Text()
     out.append(f"{r.get('id')}", style="bold")
     out.append("  ")
-    out.append_text(f.status_text(r.get("status")))
+    out.append_text(f.state_text(r.get("state")))
     out.append(f"  {r.get('created_at') or ''}\n", style="bright_black")
     name = r.get("playbook_name") or r.get("playbook_id")
     step = r.get("step_index")
@@ -61,6 +69,10 @@ def repair_detail(r: dict[str, Any]) -> Text:
         out.append(f"  from replay {r.get('replay_id')}", style="bright_black")
     out.append("\nwhy    ", style="bright_black")
     out.append(f"{r.get('rationale') or '(no rationale given)'}\n")
+    if r.get("reviewer"):
+        out.append("note   ", style="bright_black")
+        out.append(f"{r.get('note') or '(no note)'}", style="bold")
+        out.append(f"  — {r.get('reviewer')}\n", style="bright_black")
 
     failure = r.get("failure") or {}
     if failure:
@@ -73,9 +85,9 @@ def repair_detail(r: dict[str, Any]) -> Text:
                 out.append("\n".join(f"  {ln}" for ln in t.splitlines()) + "\n", style=style)
 
     out.append("\npatch (before → after)\n", style="bold")
-    diff = r.get("diff") or []
+    diff = r.get("review_diff") or []
     if diff:
-        out.append_text(f.diff(diff))
+        out.append_text(f.review_diff(diff))
         out.append("\n")
     else:
         out.append("  (no step changes: the patch does not apply)\n", style="red")
@@ -83,6 +95,13 @@ def repair_detail(r: dict[str, Any]) -> Text:
     out.append("\nshadow validation  ", style="bold")
     out.append_text(shadow_text(r.get("shadow")))
     return out
+
+
+def approved_line(pb: dict[str, Any]) -> str:
+    """What an approval left behind: live now, or saved and waiting for `p`."""
+    if pb.get("status") == "active":
+        return f"approved: v{pb.get('version')} is now active"
+    return f"approved: v{pb.get('version')} saved as {pb.get('status')}; promote it with p"
 
 
 class ReviewScreen(AionisScreen):
@@ -99,6 +118,7 @@ class ReviewScreen(AionisScreen):
         self.repairs: list[dict[str, Any]] = []
         self.show_all = False
         self.approved: dict[str, dict[str, Any]] = {}
+        self.wanted: str | None = None  # a repair to select once loaded (opened from a replay)
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="review-body"):
@@ -109,8 +129,8 @@ class ReviewScreen(AionisScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#repairs-table", DataTable)
-        for c in ("", "playbook", "step", "source"):
-            table.add_column(c, key=c or "status")
+        for c in ("status", "shadow", "playbook", "step", "source"):
+            table.add_column(c, key=c)
         table.border_title = "review queue"
         self.query_one("#repair-detail").border_title = "repair"
         super().on_mount()
@@ -118,17 +138,18 @@ class ReviewScreen(AionisScreen):
     async def load(self) -> None:
         params: dict[str, Any] = {} if self.show_all else {"status": "pending_review"}
         res = await self.call("repairs.list", **params)
-        keep = self.selected_id()
+        keep = self.wanted or self.selected_id()
+        self.wanted = None
         self.repairs = res.get("repairs") or []
         table = self.query_one("#repairs-table", DataTable)
         table.clear()
         for r in self.repairs:
             shadow = (r.get("shadow") or {}).get("status") if r.get("shadow") else None
-            mark = r.get("status") if r.get("status") != "pending_review" else shadow or "pending"
             step = r.get("step_index")
             name = r.get("playbook_name") or r.get("playbook_id")
             table.add_row(
-                f.glyph(mark),
+                f.state_text(r.get("state")),
+                f.status_text(shadow) if shadow else f.text("not run", "bright_black"),
                 f.text(f"{f.short(name, 22)} v{r.get('version')}"),
                 f.text("" if step is None else int(step) + 1),
                 f.text(r.get("source"), "cyan"),
@@ -164,12 +185,14 @@ class ReviewScreen(AionisScreen):
         out = repair_detail(r)
         decided = self.approved.get(str(r.get("id")))
         if decided:
-            out.append(
-                f"\n\napproved → v{decided.get('version')} ({decided.get('status')}); "
-                "press p to make it active",
-                style="bold green",
-            )
+            out.append(f"\n\n{approved_line(decided)}", style="bold green")
         text.update(out)
+
+    def open_repair(self, repair_id: str) -> None:
+        """Show all repairs with `repair_id` selected: where a replay's `o` key lands."""
+        self.show_all = True
+        self.wanted = repair_id
+        self.reload()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_selected()
@@ -190,8 +213,8 @@ class ReviewScreen(AionisScreen):
 
     def _decide(self, decision: str) -> None:
         r = self.selected()
-        if r is None or r.get("status") != "pending_review":
-            self.notify("select a repair that is pending review", severity="warning")
+        if r is None or r.get("status") not in ("pending_review", "shadow_failed"):
+            self.notify("select a repair awaiting review (pending or shadow failed)", severity="warning")
             return
         rid = str(r["id"])
 
@@ -216,9 +239,9 @@ class ReviewScreen(AionisScreen):
                 self.notify(f"{rid} rejected", title="review")
             else:
                 self.approved[rid] = pb
-                self.notify(f"{rid} approved: v{pb.get('version')} is {pb.get('status')}", title="review")
                 if pb.get("status") != "active":
                     await self.promote(pb)
+                self.notify(approved_line(pb), title=rid)
             self.reload()
 
         self.spawn(go)
@@ -232,7 +255,6 @@ class ReviewScreen(AionisScreen):
             return
         res = await self.call("playbooks.promote", id=pb["id"], version=pb["version"], status="active")
         pb.update(res)
-        self.notify(f"v{res.get('version')} is {res.get('status')}", title="promoted")
 
     def action_promote(self) -> None:
         r = self.selected()
@@ -246,6 +268,7 @@ class ReviewScreen(AionisScreen):
 
         async def go() -> None:
             await self.promote(target)
+            self.notify(approved_line(target), title="promote")
             self.reload()
 
         self.spawn(go)

@@ -165,7 +165,9 @@ async def sources_list(conn: Connection, params: dict[str, Any]) -> dict[str, An
     Param("name", "string", description="playbook name (default: from the run's goal)"),
     Param("params", "object", description="{NAME: literal}: each literal becomes ${NAME}"),
     Param("keep_probes", "boolean", description="keep read-only commands as optional steps"),
-    summary="Compile a run into a signed draft playbook (version 1 of a new lineage).",
+    Param("new", "boolean", description="compile again as the next version of the run's playbook"),
+    summary="Compile a run into a signed draft playbook; a run compiled before gives back its "
+    "playbook (`new: false`) unless `new` asks for another version of it.",
     errors=(errors.NOT_FOUND, errors.NOTHING_TO_REPLAY, errors.NO_KEY),
 )
 async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
@@ -174,6 +176,7 @@ async def playbooks_compile(conn: Connection, params: dict[str, Any]) -> dict[st
         name=params.get("name"),
         params=params.get("params"),
         keep_probes=bool(params.get("keep_probes")),
+        new=bool(params.get("new")),
     )
 
 
@@ -265,7 +268,7 @@ async def playbooks_verify(conn: Connection, params: dict[str, Any]) -> dict[str
     errors=(errors.NOT_FOUND,),
 )
 async def playbooks_promote(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return svc(conn).catalog.promote(params["id"], params["version"], params["status"])
+    return svc(conn).catalog.promote(params["id"], params["version"], params["status"], actor=conn.actor)
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -444,7 +447,9 @@ async def repairs_propose(conn: Connection, params: dict[str, Any]) -> dict[str,
     errors=(errors.NOT_FOUND, errors.CONFLICT, errors.INVALID_PATCH, errors.NO_KEY),
 )
 async def reviews_decide(conn: Connection, params: dict[str, Any]) -> dict[str, Any]:
-    return svc(conn).governance.decide(params["repair_id"], params["decision"], params.get("note"))
+    return svc(conn).governance.decide(
+        params["repair_id"], params["decision"], params.get("note"), actor=conn.actor
+    )
 
 
 @method(

@@ -6,6 +6,7 @@ import errno
 import logging
 import math
 import os
+import pwd
 import socket as stdsocket
 import struct
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,16 @@ def peer_uid(sock: trio.socket.SocketType) -> int:
     return int(struct.unpack("3i", creds)[1])
 
 
+def peer_actor(uid: int) -> str:
+    """The person behind a connection as the audit names them (login name and uid), so a
+    decision made through the daemon is never logged as the daemon's own."""
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = "unknown user"
+    return f"{name} (uid {uid})"
+
+
 async def bind(path: Path) -> trio.SocketListener:
     """Bind under umask 0177 (the socket is born 0600; no chmod window); refuse if a daemon answers."""
     ensure_private_dir(path.parent)
@@ -91,6 +102,7 @@ class Connection:
     stream: trio.SocketStream
     send: trio.MemorySendChannel[bytes]
     control_only: bool = False  # admitted past the limit: initialize and status only
+    actor: str = ""  # the peer, from SO_PEERCRED: whom the audit names for what this client decides
     initialized: bool = False
     client_info: dict[str, Any] = field(default_factory=dict)
     subs: dict[int, Subscription] = field(default_factory=dict)
@@ -228,7 +240,7 @@ class Server:
                 return
             control_only = True
         send, recv = trio.open_memory_channel[bytes](OUT_QUEUE)
-        conn = Connection(self, stream, send, control_only)
+        conn = Connection(self, stream, send, control_only, actor=peer_actor(uid))
         self.connections.add(conn)
         try:
             async with trio.open_nursery() as nursery:

@@ -6,14 +6,16 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from aionisd.cli.command import Commands, call
-from aionisd.cli.output import CliError, emit, table, trim
+from aionisd.cli.output import MARK, CliError, emit, table, trim
+from aionisd.events import review_lines
 
 
 def cmd_repairs(args: argparse.Namespace) -> int:
     res = call(args, "repairs.list", status=args.status)
-    header = ["ID", "PLAYBOOK", "VER", "SOURCE", "STATUS", "SHADOW", "RATIONALE"]
+    header = ["ID", "PLAYBOOK", "VER", "SOURCE", "STATUS", "SHADOW", "NOTE / RATIONALE"]
     emit(
         args,
         res,
@@ -22,12 +24,12 @@ def cmd_repairs(args: argparse.Namespace) -> int:
                 [
                     [
                         x["id"],
-                        x["playbook_id"],
+                        x.get("playbook_name") or x["playbook_id"],
                         f"v{x['version']}",
                         x["source"],
-                        x["status"],
+                        x["state"],
                         (x.get("shadow") or {}).get("status", "-"),
-                        trim(x["rationale"], 40),
+                        trim(x.get("note") or x["rationale"], 40),
                     ]
                     for x in r["repairs"]
                 ],
@@ -39,8 +41,38 @@ def cmd_repairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def repair_text(r: dict[str, Any]) -> str:
+    """One repair as a reviewer reads it: state, note, the patch with its neighbours, the shadow
+    run step by step."""
+    lines = [
+        f"{r['id']}  {r['state']}  {r.get('playbook_name') or r['playbook_id']} v{r['version']}"
+        + ("" if r.get("step_index") is None else f"  step {r['step_index'] + 1}"),
+        f"source     {r['source']}" + (f" (from replay {r['replay_id']})" if r.get("replay_id") else ""),
+        f"rationale  {r['rationale']}",
+    ]
+    if r.get("reviewer"):
+        lines.append(f"decided by {r['reviewer']}: {r.get('note') or '(no note)'}")
+    if r.get("invalid_reason"):
+        lines.append(f"invalid    {r['invalid_reason']}")
+    lines.append("patch")
+    lines += [f"  {mark} {text}" for mark, text in review_lines(r.get("review_diff") or [])]
+    shadow = r.get("shadow") or {}
+    lines.append(
+        f"shadow     {shadow.get('status', 'not run yet')}"
+        + (f" in {shadow['sandbox']} sandbox" if shadow.get("sandbox") else "")
+        + (f": {shadow['reason']}" if shadow.get("reason") else "")
+    )
+    for s in shadow.get("steps") or []:
+        why = f" — {s['reason']}" if s.get("reason") and s.get("status") != "succeeded" else ""
+        lines.append(
+            f"  {MARK.get(s.get('status', ''), '?')} step {s['index'] + 1} ({s.get('id')}) "
+            f"{s.get('status')}{why}"
+        )
+    return "\n".join(lines)
+
+
 def cmd_repair_show(args: argparse.Namespace) -> int:
-    emit(args, call(args, "repairs.get", id=args.id), lambda r: json.dumps(r, indent=2))
+    emit(args, call(args, "repairs.get", id=args.id), repair_text)
     return 0
 
 
@@ -67,11 +99,13 @@ def cmd_review(args: argparse.Namespace) -> int:
     decision = "approve" if args.approve else "reject"
     res = call(args, "reviews.decide", repair_id=args.repair_id, decision=decision, note=args.note)
     pb = res["playbook"]
-    after = f": {pb['id']} v{pb['version']} is {pb['status']}" if decision == "approve" else ""
+    todo = ""
+    if decision == "approve" and pb["status"] != "active":
+        todo = f"; promote it with: aionis promote {pb['id']} --version {pb['version']} --status active"
     emit(
         args,
-        {k: res[k] for k in ("repair_id", "decision", "playbook")},
-        lambda r: f"{decision}d {r['repair_id']}{after}",
+        {k: res[k] for k in ("repair_id", "decision", "playbook", "summary")},
+        lambda r: f"{r['repair_id']} {r['summary']}{todo}",
     )
     return 0
 

@@ -23,14 +23,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
         name=args.name,
         params=assignments(args.param, "--param"),
         keep_probes=args.keep_probes or None,
+        new=args.new or None,
     )
     if args.json:
-        emit(args, {k: res[k] for k in ("id", "name", "version", "digest", "steps")})
+        emit(args, {k: res[k] for k in ("id", "name", "version", "digest", "steps", "new")})
         return 0
     r = res.get("report") or {}
     print(
         f"{res['id']}  {res['name']}  v{res['version']}  {res['steps']} steps, "
         f"{res.get('checks', 0)} checks  ({res['digest'][:19]}…)"
+        + ("" if res["new"] else "  — compiled before: --new makes another version")
     )
     if r:
         print("  " + ", ".join(f"{k}={v}" for k, v in r.items() if not isinstance(v, (dict, list))))
@@ -160,6 +162,9 @@ def register(commands: Commands) -> None:
         help="turn every occurrence of VALUE into the parameter ${NAME}",
     )
     p.add_argument("--keep-probes", action="store_true", help="keep read-only commands as optional steps")
+    p.add_argument(
+        "--new", action="store_true", help="a run compiled before: make another version of its playbook"
+    )
 
     p = commands.add("playbooks", cmd_playbooks, "list playbooks, or rank them for a task with --search")
     p.add_argument("--search", metavar="TEXT", help="rank by relevance to TEXT (all statuses)")

@@ -12,7 +12,7 @@ from typing import Any
 
 from aionisd.cli.command import Commands, assignments, call, connect
 from aionisd.cli.output import MARK, emit, error, table, trim
-from aionisd.events import MODES, outcome_line, repair_heading
+from aionisd.events import MODES, outcome_line, repair_heading, replay_story, review_hint
 from aionisd.repair import repair_summary
 
 
@@ -77,6 +77,7 @@ def _summary(res: dict[str, Any]) -> dict[str, Any]:
         ],
         "divergence": res["divergence"],
         "repairs": [repair_summary(r) for r in res["repairs"]],
+        "story": replay_story(res),
     }
 
 
@@ -93,11 +94,27 @@ def _simulation_lines(sim: dict[str, Any]) -> list[str]:
 
 
 def repair_lines(repairs: list[dict[str, Any]]) -> list[str]:
-    """Per failing step handed to repair: what was decided, then each source's outcome and why."""
+    """Per failing step handed to repair: what was decided, each source's outcome and why, and
+    how to review the repair it recorded."""
     lines = []
     for r in repairs:
         lines.append(repair_heading(r))
         lines.extend(f"  {outcome_line(o)}" for o in r.get("sources", []))
+        rid = (r.get("record") or {}).get("repair_id")
+        if rid:
+            lines.append(f"  {review_hint(rid)}")
+    return lines
+
+
+def story_lines(res: dict[str, Any]) -> list[str]:
+    """The steps in the order they ran, a repair's steps right after the one they replaced."""
+    lines = []
+    for s in replay_story(res):
+        label = {"step": f"{s['index'] + 1:>3}.", "repair": "  +", "success": "  ✓"}[s["phase"]]
+        mark = MARK.get(s.get("status") or "", "?")
+        why = f" — {s['reason']}" if s.get("reason") and s.get("status") != "succeeded" else ""
+        own = f"  [repair {s['repair_id']}]" if s.get("repair_id") else ""
+        lines.append(f"  {label} {mark} {s['id']} {s.get('status')}{why}{own}")
     return lines
 
 
@@ -111,7 +128,8 @@ def _report(mode: str, res: dict[str, Any]) -> str:
         lines.append(f"  expected {json.dumps(div['expected'])}, got {json.dumps(div['got'])}")
         if div.get("output_tail"):
             lines.append("  " + div["output_tail"].rstrip().replace("\n", "\n  "))
-    return "\n".join(lines + repair_lines(res["repairs"]))
+    story = story_lines(res) if res["repairs"] else []
+    return "\n".join(lines + story + repair_lines(res["repairs"]))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 SourceName = Literal["heuristic", "http", "llm"]
 Action = Literal["retry", "continue", "stop"]
 ACTIONS: tuple[Action, ...] = ("retry", "continue", "stop")
-Outcome = Literal["proposed", "rejected", "no_answer", "error"]
+Outcome = Literal["proposed", "rejected", "repeated", "no_answer", "error"]
 MASK = "********"
 MIN_SECRET_LEN = 6
 REASON_CHARS = 500

@@ -258,7 +258,10 @@ class Replay:
         repair: RepairHook | None = None,
         default_timeout_s: float = 600.0,
         output_event_limit: int = OUTPUT_HEAD,
+        run_every_step: bool = False,
     ) -> None:
+        """`run_every_step` (shadow runs) skips nothing as already done: a run that is to show a
+        patch works must have run each of its steps."""
         self.doc = doc
         self.mode = mode
         self.runner = runner
@@ -269,6 +272,7 @@ class Replay:
         self.repair = repair
         self.default_timeout_s = default_timeout_s
         self.output_event_limit = output_event_limit
+        self.run_every_step = run_every_step
         self.result = ReplayResult(status="running")
         self.values: dict[str, str] = {}
         self.secrets: list[str] = []
@@ -355,8 +359,9 @@ class Replay:
         ]
         r.checks = [StepOutcome(j, _sid(c, j, "success"), "not_run") for j, c in enumerate(checks)]
         repaired = False
+        skippable = () if self.run_every_step else (s for s in steps if _skippable(s))
         self._existed = frozenset(
-            p for p in (self._abs(s["expect"]["creates"]) for s in steps if _skippable(s)) if p.exists()
+            p for p in (self._abs(s["expect"]["creates"]) for s in skippable) if p.exists()
         )
         for i, step in enumerate(steps):
             _, failure = await self._run_step(i, step, "step")

@@ -333,7 +333,10 @@ class CatalogService:
         name: str | None,
         params: dict[str, str] | None,
         keep_probes: bool,
+        new: bool = False,
     ) -> dict[str, Any]:
+        """One playbook per run: a run compiled before gives back its playbook's latest version
+        (`new: false`); `new` makes the next version of that playbook instead, recording the run."""
         from aionisd.compile import NothingToReplay
         from aionisd.compile import compile_run as compile_doc
         from aionisd.params import Substituter
@@ -360,7 +363,13 @@ class CatalogService:
         except NothingToReplay as e:
             raise AionisError(errors.NOTHING_TO_REPLAY, str(e)) from None
         doc = compiled.doc
-        info = self.store_signed(doc, playbook_id=None, run_id=run.id)
+        lineage = store.lineage_of_run(self.ctx.db, run.id)
+        latest = None if lineage is None or new else store.resolve(self.ctx.db, lineage)
+        if latest is not None:
+            doc = store.document(latest)
+            info = {k: latest[k] for k in ("id", "name", "version", "digest")} | {"new": False}
+        else:
+            info = self.store_signed(doc, playbook_id=lineage, run_id=run.id)
         return {
             **info,
             "steps": len(doc.get("steps", [])),
@@ -462,7 +471,8 @@ class CatalogService:
             )
         return {"id": pid, "version": ver, "digest": digest, "new": True}
 
-    def promote(self, ref: str, version: int, status: str) -> dict[str, Any]:
+    def promote(self, ref: str, version: int, status: str, actor: str | None = None) -> dict[str, Any]:
+        """Set a version's status, audited under `actor` (the person who asked; else the daemon)."""
         if status not in store.STATUSES:
             raise AionisError(
                 errors.INVALID_PARAMS,
@@ -477,6 +487,7 @@ class CatalogService:
                 "playbook.status_changed",
                 f"{row['id']}@{version}",
                 {"from": row["status"], "to": status},
+                actor=actor or audit.DAEMON,
             )
             event_log.append(
                 db, "playbook.status_changed", {"id": row["id"], "version": version, "status": status}

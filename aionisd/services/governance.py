@@ -17,8 +17,10 @@ from aionisd.events import outcome_line
 from aionisd.model import now
 from aionisd.repair import Failure, Proposal, RepairRequest
 from aionisd.repair.patch import InvalidPatch, apply, replacement_steps, step_diff
+from aionisd.repair.view import review_diff
 from aionisd.replay.engine import RepairDecision
 from aionisd.replay.runner import CommandResult
+from aionisd.replay.snapshot import Base
 from aionisd.service import Service
 from aionisd.services.catalog import CatalogService, Signer
 from aionisd.services.shadow import ShadowService
@@ -33,6 +35,14 @@ from aionisd.store import reviews as review_store
 log = logging.getLogger("aionisd.governance")
 
 REVIEW_SCHEMA = "aionis.review/v1"
+# A repair's status as the reviewer reads it ("promoted" when its approved version is active).
+STATES = {
+    "pending_review": "pending",
+    "shadow_failed": "shadow failed",
+    "approved": "approved",
+    "rejected": "rejected",
+    "invalid": "invalid",
+}
 
 
 def new_id() -> str:
@@ -97,6 +107,11 @@ class GovernanceService:
             "source": proposal.source,
             "rationale": proposal.rationale,
         }
+        if repair.get("repeated"):
+            # The proposing source's turn names the earlier decision; a rejected patch is not run.
+            sources[-1] = {**sources[-1], "outcome": "repeated", "reason": repair["repeated"]}
+            if repair["status"] == "rejected":
+                return RepairDecision("stop", record=record_d, sources=sources)
         if proposal.action == "continue":
             return RepairDecision("continue", record=record_d, sources=sources)
         if proposal.action == "stop":
@@ -115,7 +130,9 @@ class GovernanceService:
         context: dict[str, Any],
         env: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Store a proposed repair: pending_review when its patch applies, invalid (with why) when not."""
+        """Store a proposed repair: pending_review when its patch applies, invalid (with why) when not.
+        A patch identical to one pending or decided for the same version and step is not stored
+        again: that repair comes back, with `repeated` naming the earlier decision."""
         doc = pb_store.document(row)
         status, invalid = "pending_review", None
         try:
@@ -129,6 +146,13 @@ class GovernanceService:
             else {}
         )
         with self.ctx.write() as db:
+            earlier = (
+                None
+                if step_index is None  # a person's proposal answers no failing step: theirs to repeat
+                else repair_store.identical(db, row["id"], row["version"], step_index, proposal.patch)
+            )
+            if earlier is not None:
+                return {**self.get(earlier["id"]), "repeated": _earlier_decision(earlier)}
             repair_store.insert(
                 db,
                 rid,
@@ -178,14 +202,17 @@ class GovernanceService:
         return self.get(rid)
 
     def start_shadow(self, repair_id: str, env: dict[str, str]) -> None:
+        """Hold the proposing replay's start snapshot now, before the replay can end and drop it."""
         if self.nursery is not None:
-            self.nursery.start_soon(self.shadow, repair_id, env)
+            self.nursery.start_soon(self.shadow, repair_id, env, self.shadow_service.hold(repair_id))
 
-    async def shadow(self, repair_id: str, env: dict[str, str]) -> dict[str, Any] | None:
+    async def shadow(
+        self, repair_id: str, env: dict[str, str], base: Base | None = None
+    ) -> dict[str, Any] | None:
         """Shadow-validate, then apply a passing repair at once where review_required = false.
         Run in the daemon's nursery: whatever goes wrong is logged, never the daemon's end."""
         try:
-            result = await self.shadow_service.validate(repair_id, env)
+            result = await self.shadow_service.validate(repair_id, env, base)
             if (
                 result["status"] == "passed"
                 and not self.ctx.config.governance.review_required
@@ -308,11 +335,13 @@ class GovernanceService:
                     event_log.append(db, "playbook.status_changed", out_pb)
             passed = bool(shadow_result) and shadow_result.get("status") == "passed"
             if decision == "approve" and self.ctx.config.governance.auto_promote_on_pass and passed:
-                out_pb = {**out_pb, **self.catalog.promote(row["id"], out_pb["version"], "active")}
+                promoted = self.catalog.promote(row["id"], out_pb["version"], "active", actor=actor)
+                out_pb = {**out_pb, **promoted}
         return {
             "repair_id": repair_id,
             "decision": decision,
             "playbook": out_pb,
+            "summary": decision_summary(decision, out_pb),
             "review": {"envelope": envelope},
         }
 
@@ -342,22 +371,58 @@ class GovernanceService:
         return r
 
     def get(self, repair_id: str) -> dict[str, Any]:
-        """A repair with its playbook's name and the step diff its patch makes."""
+        """A repair as a reviewer decides on it: its state in words, the decision's note and who
+        made it, the step diff its patch makes, and that diff with neighbours (`review_diff`)."""
         r = self._row(repair_id)
         row = pb_store.resolve(self.ctx.db, r["playbook_id"], r["version"])
         diff: list[dict[str, Any]] = []
+        shown: list[dict[str, Any]] = []
         if row is not None and r["status"] != "invalid":
             try:
                 doc = pb_store.document(row)
-                diff = step_diff(doc, apply(doc, r["patch"]))
+                patched = apply(doc, r["patch"])
+                diff, shown = step_diff(doc, patched), review_diff(doc, patched)
             except InvalidPatch:
-                diff = []
+                pass
         r["diff"] = diff
+        r["review_diff"] = shown
         r["playbook_name"] = row["name"] if row else None
+        review = review_store.latest(self.ctx.db, repair_id)
+        r["note"] = review["note"] if review else None
+        r["reviewer"] = review["reviewer"] if review else None
+        r["new_version"] = review["new_version"] if review else None
+        active = False
+        if review and review["new_version"] is not None:
+            made = pb_store.by_version(self.ctx.db, r["playbook_id"], review["new_version"])
+            active = made is not None and made["status"] == "active"
+        r["state"] = (
+            "promoted" if r["status"] == "approved" and active else STATES.get(r["status"], r["status"])
+        )
         return r
 
     def repairs(self, status: str | None, limit: int = 100) -> list[dict[str, Any]]:
         return [self.get(i) for i in repair_store.ids(self.ctx.db, status, limit)]
+
+
+def _earlier_decision(rep: dict[str, Any]) -> str:
+    """How a replay result names the decision already taken on an identical patch."""
+    note = rep.get("decision_note") or "no note"
+    if rep["status"] == "rejected":
+        return f"rejected before: {note} ({rep['id']})"
+    if rep["status"] == "approved":
+        return f"approved before: {note} ({rep['id']})"
+    if rep["status"] == "shadow_failed":
+        return f"already pending as {rep['id']} (its shadow run failed)"
+    return f"already pending as {rep['id']}"
+
+
+def decision_summary(decision: str, pb: dict[str, Any]) -> str:
+    """What a decision did, in words: the reviewer must not have to infer whether it is live."""
+    if decision == "reject":
+        return "rejected: the playbook is unchanged"
+    if pb.get("status") == "active":
+        return f"approved: v{pb['version']} is now active"
+    return f"approved: v{pb['version']} saved as {pb.get('status')}, not active yet"
 
 
 def _statement(

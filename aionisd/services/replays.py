@@ -19,10 +19,12 @@ from aionisd import errors
 from aionisd.errors import AionisError
 from aionisd.events import MODES, SAFE_ENV
 from aionisd.model import RunEvent, StepEvent, StepStatus, now
+from aionisd.paths import UnsafePath
 from aionisd.replay.checks import PathEscape, confine, resolve_params, substitute
 from aionisd.replay.contain import kill_leftovers, remove_empty_cgroups
 from aionisd.replay.engine import EventSink, Mode, RepairDecision, RepairHook, Replay, ReplayResult
 from aionisd.replay.runner import CommandResult, LocalRunner
+from aionisd.replay.snapshot import BASES_DIR, Base, sweep, take
 from aionisd.service import Service
 from aionisd.store import audit
 from aionisd.store import events as event_log
@@ -75,8 +77,9 @@ class ReplayService:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Own the nursery replays run in; ends what replays a killed daemon left `running` had
-        started, and marks them `interrupted`."""
+        started, and marks them `interrupted`; removes the start snapshots they left."""
         remove_empty_cgroups()
+        await trio.to_thread.run_sync(sweep, self._bases_dir())
         for rid in replay_store.running_ids(self.ctx.db):
             killed = await kill_leftovers(rid)
             reason = "the daemon stopped during this replay"
@@ -231,9 +234,25 @@ class ReplayService:
         self.nursery.start_soon(self._drive, rid, row, doc, active)
         return {**info, "status": "running"}
 
+    def _bases_dir(self) -> Path:
+        return self.ctx.paths.db.parent / BASES_DIR
+
+    async def _base(self, rid: str, workdir: Path) -> Base:
+        """The workdir before the first step: the state the repairs this replay proposes are
+        shadow-run from (a copy of the folder the replay left would judge them wrongly)."""
+        try:
+            return await take(workdir, self._bases_dir() / rid)
+        except (OSError, UnsafePath) as e:
+            log.warning("replay %s: no start snapshot: %s", rid, e)
+            return Base(None, f"no snapshot of the replay's start: {e}")
+
     async def _drive(self, rid: str, row: dict[str, Any], doc: dict[str, Any], a: Active) -> None:
         flusher_done = trio.Event()
+        base: Base | None = None
         try:
+            if a.replay.mode == "guided" and self.ctx.config.governance.auto_shadow_validate:
+                base = await self._base(rid, a.replay.workdir)
+                self._governance().shadow_service.bases[rid] = base
             async with trio.open_nursery() as n:
                 n.start_soon(self._flusher, rid, flusher_done)
                 with a.scope:
@@ -266,6 +285,9 @@ class ReplayService:
                 log.exception("replay %s: could not record its end (marked on the next start)", rid)
             self._buf.pop(rid, None)
             self.active.pop(rid, None)
+            if base is not None:  # the shadow runs of its repairs hold it until they end
+                self._governance().shadow_service.bases.pop(rid, None)
+                await base.release()
             a.done.set()
 
     def _close_row(self, db: Database, rid: str, status: str, reason: str, res: ReplayResult | None) -> None:

@@ -9,13 +9,11 @@ Where it cannot, the run is "plain" (the copy and scratch HOME only) and the res
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 import time
@@ -29,8 +27,10 @@ import trio
 from aionisd import errors
 from aionisd.errors import AionisError
 from aionisd.repair.patch import apply
-from aionisd.replay.engine import EventSink, Replay, StepOutcome
+from aionisd.replay.engine import EventSink, Replay, ReplayResult, StepOutcome
 from aionisd.replay.runner import LocalRunner
+from aionisd.replay.snapshot import Base, copy_tree, rmtree
+from aionisd.replay.snapshot import retarget as retarget_path
 from aionisd.service import Service
 from aionisd.store import audit
 from aionisd.store import events as event_log
@@ -43,8 +43,9 @@ DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 TAIL_BYTES = 2048
 PROBE_TIMEOUT_S = 10.0
 
-ShadowStatus = Literal["passed", "failed"]
+ShadowStatus = Literal["passed", "failed", "skipped"]
 SandboxKind = Literal["bwrap", "plain"]
+ShadowBase = Literal["replay start snapshot", "the workdir as it is"]
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class ShadowResult:
     status: ShadowStatus
     sandbox: SandboxKind
     reason: str
+    base: ShadowBase = "the workdir as it is"
     steps: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     sandbox_note: str | None = None
@@ -144,7 +146,7 @@ def scrubbed_env(
 
     PATH entries inside the real workdir (a venv's bin) are pointed at the copy instead.
     """
-    given = [_retarget(p, *retarget) for p in env.get("PATH", "").split(":") if p]
+    given = [retarget_path(p, *retarget) for p in env.get("PATH", "").split(":") if p]
     path = list(dict.fromkeys([*given, *DEFAULT_PATH.split(":")]))
     out = {
         "PATH": ":".join(path),
@@ -159,82 +161,6 @@ def scrubbed_env(
                 if key in env:
                     out[key] = env[key]
     return out
-
-
-def _retarget(value: str, real: str, copy: str) -> str:
-    """`value` with a leading real-workdir path replaced by the copy's."""
-    if real == "/":
-        return value
-    if value == real or value.startswith(real.rstrip("/") + "/"):
-        return copy + value[len(real.rstrip("/")) :]
-    return value
-
-
-def _skip_specials(directory: str, names: list[str]) -> set[str]:
-    """Sockets, FIFOs and devices are not copied: opening a FIFO to copy it would block."""
-    skip = set()
-    for n in names:
-        try:
-            mode = os.lstat(os.path.join(directory, n)).st_mode
-        except OSError:
-            continue
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-            skip.add(n)
-    return skip
-
-
-def _relink(copy: Path, real: Path) -> None:
-    """Keep the copy's symlinks meaning what they meant without pointing back into the real
-    tree: absolute links into the workdir go to the copy, relative links that climbed out of
-    the workdir become absolute links to where they pointed."""
-    real_s, copy_s = os.path.realpath(real), str(copy)
-    for dirpath, dirnames, filenames in os.walk(copy):
-        for name in (*dirnames, *filenames):
-            link = os.path.join(dirpath, name)
-            if not os.path.islink(link):
-                continue
-            target = os.readlink(link)
-            orig_dir = os.path.join(real_s, os.path.relpath(dirpath, copy_s))
-            resolved = os.path.normpath(os.path.join(orig_dir, target))
-            if os.path.isabs(target):
-                new = _retarget(os.path.normpath(target), real_s, copy_s)
-            elif resolved == real_s or resolved.startswith(real_s + "/"):
-                continue
-            else:
-                new = resolved
-            if new != target:
-                os.unlink(link)
-                os.symlink(new, link)
-
-
-def _copy_workdir(workdir: Path, dest: Path) -> str | None:
-    """Copy the tree without following symlinks; None, or a line naming what could not be copied."""
-    if not workdir.is_dir():
-        dest.mkdir()
-        return None
-    note = None
-    try:
-        shutil.copytree(workdir, dest, symlinks=True, ignore=_skip_specials)
-    except shutil.Error as e:
-        errors = e.args[0] if e.args and isinstance(e.args[0], list) else []
-        first = errors[0][2] if errors and len(errors[0]) == 3 else str(e)
-        note = f"{len(errors) or 'some'} file(s) not copied (first: {first})"
-    dest.mkdir(exist_ok=True)
-    _relink(dest, workdir)
-    return note
-
-
-def _rmtree(path: Path) -> None:
-    """Remove a tree even where the playbook made directories read-only."""
-
-    def retry(func: Any, p: str, _exc: Any) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            if os.path.isdir(p) and not os.path.islink(p):
-                os.chmod(p, 0o700)
-            func(p)
-
-    shutil.rmtree(path, onerror=retry)
 
 
 def _tail(o: StepOutcome) -> str:
@@ -259,6 +185,21 @@ def _outcome(o: StepOutcome) -> dict[str, Any]:
     }
 
 
+def verdict(r: ReplayResult) -> tuple[ShadowStatus, str]:
+    """Passed only when the run succeeded with every step and check run and succeeded: a skipped
+    or not-run step tested nothing, so a run with one is not a pass."""
+    if r.status == "refused":
+        return "failed", f"refused: {r.reason}"
+    if r.status != "succeeded":
+        return "failed", r.reason
+    for o in (*r.steps, *r.checks):
+        if o.status != "succeeded":
+            where = "success check" if o.phase == "success" else "step"
+            why = f": {o.reason}" if o.reason else ""
+            return "failed", f"not a pass: {where} {o.index + 1} ({o.id}) {o.status.replace('_', ' ')}{why}"
+    return "passed", r.reason
+
+
 async def _ignore(_kind: str, _payload: dict[str, Any]) -> None:
     return None
 
@@ -269,13 +210,15 @@ async def shadow_validate(
     workdir: Path,
     params: Mapping[str, str],
     env: Mapping[str, str],
+    base: Path | None = None,
     timeout_s: float = 600,
     keep: bool = False,
     network: bool = False,
     use_sandbox: bool = True,
     on_event: EventSink | None = None,
 ) -> ShadowResult:
-    """Run `doc` strict in a copy of `workdir`; the real workdir is never written.
+    """Run `doc` strict in a copy of `base` (a snapshot of `workdir` taken when a replay began)
+    or, without one, of `workdir` as it is; the real workdir is never written.
 
     `env` is the caller's replay env: only PATH, LANG, TERM and the playbook's secrets are taken
     from it. `timeout_s` bounds the whole run (and each step). With `keep`, the copy stays and
@@ -288,10 +231,11 @@ async def shadow_validate(
     copy, home = root / "work", root / "home"
     try:
         home.mkdir()
-        copy_note = await trio.to_thread.run_sync(_copy_workdir, Path(workdir), copy)
+        source = Path(workdir) if base is None else base
+        copy_note = await trio.to_thread.run_sync(copy_tree, source, copy)
         real = os.path.realpath(workdir)
         run_env = scrubbed_env(doc, env, home, retarget=(real, str(copy)))
-        run_params = {k: _retarget(str(v), real, str(copy)) for k, v in params.items()}
+        run_params = {k: retarget_path(str(v), real, str(copy)) for k, v in params.items()}
         exe = _bwrap_path()
         sandbox: SandboxKind = "bwrap" if use_sandbox and probe.ok and exe else "plain"
         if not use_sandbox:
@@ -315,6 +259,7 @@ async def shadow_validate(
             params=run_params,
             on_event=on_event or _ignore,
             default_timeout_s=timeout_s,
+            run_every_step=True,
         )
         try:
             with trio.move_on_after(timeout_s) as scope:
@@ -322,17 +267,15 @@ async def shadow_validate(
         finally:
             await runner.close()  # what its steps left running ends with it
         r = replay.result
+        status, reason = verdict(r)
         if scope.cancelled_caught:
-            reason = f"shadow run timed out after {timeout_s:g}s"
-        elif r.status == "refused":
-            reason = f"refused: {r.reason}"
-        else:
-            reason = r.reason
+            status, reason = "failed", f"shadow run timed out after {timeout_s:g}s"
         notes = [n for n in (sandbox_note, copy_note) if n]
         return ShadowResult(
-            status="passed" if r.status == "succeeded" else "failed",
+            status=status,
             sandbox=sandbox,
             reason=reason,
+            base="the workdir as it is" if base is None else "replay start snapshot",
             steps=[_outcome(o) for o in r.steps],
             checks=[_outcome(o) for o in r.checks],
             sandbox_note="; ".join(notes) or None,
@@ -342,47 +285,71 @@ async def shadow_validate(
     finally:
         if not keep:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(_rmtree, root)
+                await trio.to_thread.run_sync(rmtree, root)
 
 
 class ShadowService:
-    """Shadow-validates stored repairs: the patched playbook, strict, in a copy of the workdir the
-    repair was made in; the result, and the status it leads to, are recorded on the repair."""
+    """Shadow-validates stored repairs: the patched playbook, strict, in a copy of the state the
+    repair must work from (the proposing replay's start snapshot while it is held, else the
+    workdir named); the result, and the status it leads to, are recorded on the repair."""
 
     def __init__(self, ctx: Service) -> None:
         self.ctx = ctx
+        self.bases: dict[str, Base] = {}
+        """Replay id -> the snapshot of its workdir before its first step, while the replay runs."""
 
-    async def validate(self, repair_id: str, env: dict[str, str]) -> dict[str, Any]:
-        """Run and record; a crash of the run itself is a failed result, not an exception."""
+    def hold(self, repair_id: str) -> Base | None:
+        """The start snapshot of the replay that proposed `repair_id`, held for one shadow run (the
+        caller hands it to `validate`, which lets go); None for a repair made outside a replay."""
+        rep = repair_store.get(self.ctx.db, repair_id)
+        base = self.bases.get(rep["replay_id"]) if rep and rep["replay_id"] else None
+        return base.hold() if base is not None else None
+
+    async def validate(self, repair_id: str, env: dict[str, str], base: Base | None = None) -> dict[str, Any]:
+        """Run and record; a crash of the run itself is a failed result, not an exception. A
+        replay's repair whose snapshot could not be taken is not run: the folder the replay left
+        would judge the patch against the wrong state."""
+        base = base or self.hold(repair_id)
+        try:
+            result = await self._run(repair_id, env, base)
+        finally:
+            if base is not None:
+                await base.release()
+        with self.ctx.write() as db:
+            status = repair_store.status(db, repair_id)
+            if status == "pending_review" and result["status"] == "failed":
+                status = "shadow_failed"
+            repair_store.set_shadow(db, repair_id, result, status)
+            summary = {
+                "status": result["status"],
+                "sandbox": result.get("sandbox"),
+                "base": result.get("base"),
+            }
+            audit.append(db, "repair.shadow_finished", repair_id, summary)
+            event_log.append(db, "repair.shadow_finished", {"id": repair_id, **summary})
+        return result
+
+    async def _run(self, repair_id: str, env: dict[str, str], base: Base | None) -> dict[str, Any]:
         rep = repair_store.get(self.ctx.db, repair_id)
         if rep is None:
             raise AionisError(errors.NOT_FOUND, f"no repair {repair_id}")
+        if base is not None and base.path is None:
+            return {"status": "skipped", "sandbox": "none", "base": None,
+                    "reason": f"not run: {base.note}; review the patch by hand"}  # fmt: skip
         row = pb_store.resolve(self.ctx.db, rep["playbook_id"], rep["version"])
         assert row is not None
         patched = apply(pb_store.document(row), rep["patch"])
         ctx = rep["failure"].get("context") or {}
         workdir = Path(ctx.get("workdir") or tempfile.mkdtemp(prefix="aionis-empty-"))
         try:
-            result = (
-                await shadow_validate(patched, workdir=workdir, params=ctx.get("params") or {}, env=env)
-            ).to_dict()
+            res = await shadow_validate(
+                patched,
+                workdir=workdir,
+                base=base.path if base is not None else None,
+                params=ctx.get("params") or {},
+                env=env,
+            )
+            return res.to_dict()
         except Exception as e:
             log.exception("shadow validation of %s crashed", repair_id)
-            result = {"status": "failed", "sandbox": "none", "reason": f"shadow run crashed: {e}"}
-        with self.ctx.write() as db:
-            status = repair_store.status(db, repair_id)
-            if status == "pending_review" and result["status"] != "passed":
-                status = "shadow_failed"
-            repair_store.set_shadow(db, repair_id, result, status)
-            audit.append(
-                db,
-                "repair.shadow_finished",
-                repair_id,
-                {"status": result["status"], "sandbox": result.get("sandbox")},
-            )
-            event_log.append(
-                db,
-                "repair.shadow_finished",
-                {"id": repair_id, "status": result["status"], "sandbox": result.get("sandbox")},
-            )
-        return result
+            return {"status": "failed", "sandbox": "none", "reason": f"shadow run crashed: {e}"}

@@ -15,6 +15,7 @@ from aionisd.model import now
 from aionisd.store.db import Database, dumps, like
 
 GENESIS = "0" * 64
+DAEMON = "aionisd"  # the actor of what the daemon does on its own
 
 
 def _hash(prev: str, seq: int, ts: str, actor: str, action: str, subject: str, data: str) -> str:
@@ -22,7 +23,7 @@ def _hash(prev: str, seq: int, ts: str, actor: str, action: str, subject: str, d
     return hashlib.sha256(prev.encode() + body).hexdigest()
 
 
-def append(db: Database, action: str, subject: str, data: dict[str, Any], actor: str = "aionisd") -> int:
+def append(db: Database, action: str, subject: str, data: dict[str, Any], actor: str = DAEMON) -> int:
     """Add an entry (inside the caller's transaction, so it commits with the change it records)."""
     row = db.conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     prev = row[1] if row else GENESIS

@@ -7,10 +7,13 @@ import json
 import re
 from typing import Any
 
+from aionisd import errors
+from aionisd.errors import AionisError
 from aionisd.model import now
 from aionisd.store.db import Database, dumps, like
 
 STATUSES = ("draft", "shadow", "active", "disabled")
+AMBIGUOUS_SHOWN = 20  # the lineages an ambiguous ref's error lists
 _COLS = (
     "v.playbook_id, p.name, v.version, v.digest, v.status, v.signer, v.keyid, v.envelope, "
     "v.run_id, v.repaired_from, v.created_at"
@@ -97,8 +100,9 @@ def _words(text: str) -> str:
 
 
 def resolve(db: Database, ref: str, version: int | None = None) -> dict[str, Any] | None:
-    """A version by lineage id (or unique prefix), name, or digest; default the latest version.
-    An empty ref names nothing (as a prefix it would name the only playbook)."""
+    """A version by lineage id (or unique prefix), unique name, or digest; default the latest
+    version. An empty ref names nothing (as a prefix it would name the only playbook); a ref naming
+    several lineages is a CONFLICT (see `_lineage`)."""
     if not ref:
         return None
     row = None
@@ -111,20 +115,7 @@ def resolve(db: Database, ref: str, version: int | None = None) -> dict[str, Any
         ).fetchall()
         if len(rows) == 1:
             return _row(rows[0])
-    ids = [
-        r[0]
-        for r in db.conn.execute(
-            "SELECT id FROM playbooks WHERE id = ? OR name = ? OR id LIKE ? ESCAPE '\\' LIMIT 3",
-            (ref, ref, like(ref)),
-        )
-    ]
-    exact = [i for i in ids if i == ref]
-    pid = exact[0] if exact else (ids[0] if len(set(ids)) == 1 else None)
-    if pid is None:
-        by_name = db.conn.execute(
-            "SELECT id FROM playbooks WHERE name = ? ORDER BY created_at DESC LIMIT 1", (ref,)
-        ).fetchone()
-        pid = by_name[0] if by_name else None
+    pid = _lineage(db, ref)
     if pid is None:
         return None
     q = (
@@ -136,6 +127,29 @@ def resolve(db: Database, ref: str, version: int | None = None) -> dict[str, Any
     else:
         row = db.conn.execute(q + " ORDER BY v.version DESC LIMIT 1", (pid,)).fetchone()
     return _row(row) if row else None
+
+
+def _lineage(db: Database, ref: str) -> str | None:
+    """The one lineage `ref` names: an exact id, else the only one whose name is `ref` or whose id
+    starts with it. More than one is a CONFLICT listing them, never a quiet pick."""
+    if db.one("SELECT 1 FROM playbooks WHERE id = ?", (ref,)) is not None:
+        return ref
+    rows = db.conn.execute(
+        "SELECT p.id, p.name, MAX(v.version) FROM playbooks p JOIN playbook_versions v "
+        "ON v.playbook_id = p.id WHERE p.name = ? OR p.id LIKE ? ESCAPE '\\' "
+        "GROUP BY p.id ORDER BY p.created_at, p.id LIMIT ?",
+        (ref, like(ref), AMBIGUOUS_SHOWN + 1),
+    ).fetchall()
+    if len(rows) <= 1:
+        return str(rows[0][0]) if rows else None
+    matches = [{"id": str(i), "name": str(n), "version": int(v)} for i, n, v in rows[:AMBIGUOUS_SHOWN]]  # type: ignore[arg-type]
+    listed = ", ".join(f"{m['id']} ({m['name']} v{m['version']})" for m in matches)
+    count = f"more than {AMBIGUOUS_SHOWN}" if len(rows) > AMBIGUOUS_SHOWN else str(len(rows))
+    raise AionisError(
+        errors.CONFLICT,
+        f"{ref!r} matches {count} playbooks: {listed}; name one by its id",
+        {"ambiguous": ref, "matches": matches},
+    )
 
 
 def by_version(db: Database, playbook_id: str, version: int) -> dict[str, Any] | None:
@@ -251,3 +265,12 @@ def search(
                 continue
         best[key] = (key, v, min(rank, best[key][2]) if key in best else rank)
     return sorted(best.values(), key=lambda x: x[2])[:limit]
+
+
+def lineage_of_run(db: Database, run_id: str) -> str | None:
+    """The lineage first compiled from this run, if any: compiling it again returns that one."""
+    pid = db.one(
+        "SELECT playbook_id FROM playbook_versions WHERE run_id = ? ORDER BY created_at, version LIMIT 1",
+        (run_id,),
+    )
+    return None if pid is None else str(pid)

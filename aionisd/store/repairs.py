@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from aionisd.canonical import canonical_bytes
 from aionisd.model import now
 from aionisd.store.db import Database, dumps
 
@@ -83,3 +84,25 @@ def ids(db: Database, status: str | None, limit: int = 100) -> list[str]:
         str(r[0])
         for r in db.conn.execute(f"SELECT id FROM repairs {where} ORDER BY created_at DESC LIMIT ?", params)
     ]
+
+
+def identical(
+    db: Database, playbook_id: str, version: int, step_index: int, patch: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The latest repair of this version and failing step with the same patch (compared as
+    canonical JSON) that is pending or was decided, with its review note: a repeat is not proposed."""
+    key = canonical_bytes(patch)
+    for rid, raw in db.conn.execute(
+        "SELECT id, patch FROM repairs WHERE playbook_id = ? AND version = ? AND step_index = ? "
+        "AND status IN ('pending_review', 'shadow_failed', 'approved', 'rejected') "
+        "ORDER BY created_at DESC, id DESC",
+        (playbook_id, version, step_index),
+    ):
+        if canonical_bytes(json.loads(str(raw))) == key:
+            found = get(db, str(rid))
+            assert found is not None
+            found["decision_note"] = db.one(
+                "SELECT note FROM reviews WHERE repair_id = ? ORDER BY created_at DESC LIMIT 1", (rid,)
+            )
+            return found
+    return None

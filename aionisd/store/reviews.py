@@ -24,3 +24,13 @@ def insert(
         "created_at) VALUES (?,?,?,?,?,?,?,?)",
         (review_id, repair_id, decision, reviewer, note, dumps(envelope), new_version, now()),
     )
+
+
+def latest(db: Database, repair_id: str) -> dict[str, Any] | None:
+    """The newest decision on a repair (decision, reviewer, note, new_version, created_at), if any."""
+    rows = db.rows(
+        "SELECT decision, reviewer, note, new_version, created_at FROM reviews WHERE repair_id = ? "
+        "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (repair_id,),
+    )
+    return rows[0] if rows else None

@@ -41,6 +41,7 @@ def commands(run: Run) -> list[Step]:
     return [s for s in run.steps if s.kind == "command"]
 
 
+@conftest.needs_samples
 def test_codex_058_figures() -> None:
     run = run_of(ROLLOUT_058)
     cmds = commands(run)
@@ -62,6 +63,7 @@ def test_codex_058_figures() -> None:
     assert (t.input + t.cache_read, t.cache_read, t.output) == (1_046_616, 975_232, 21_574)
 
 
+@conftest.needs_samples
 def test_procedural_exec_command_session() -> None:
     run = run_of(AGENTV)
     cmds = commands(run)
@@ -85,6 +87,7 @@ def test_procedural_exec_command_session() -> None:
     assert (t.input + t.cache_read, t.cache_read, t.output) == (1_578_777, 1_389_568, 19_131)
 
 
+@conftest.needs_samples
 def test_shape_fixture_of_newer_versions_parses() -> None:
     events = parse_file(SAMPLES / "codex" / "codex-0.146-shape-fixture.jsonl")
     assert not [e for e in events if isinstance(e, IngestError)]
@@ -328,6 +331,7 @@ META_LATE = DATA / "codex-agentv-meta-after-first-turn.jsonl"
 SID = "019ed50c-2fb3-7002-a384-360bea6e7f04"
 
 
+@conftest.needs_samples
 def test_turn_before_session_meta_is_kept_in_the_same_run() -> None:
     """The agentv rollout with its session_meta moved after the first turn (as a resumed rollout
     or an Entire checkpoint transcript has it), under a name that carries no session id: the 47
@@ -358,6 +362,7 @@ def _parse_resumed(path: Path, data: bytes, cut: int) -> list[Run]:
     return fold(events)
 
 
+@conftest.needs_samples
 @settings(max_examples=40, deadline=None)
 @given(st.data())
 def test_a_restart_anywhere_gives_the_same_run(data: st.DataObject) -> None:

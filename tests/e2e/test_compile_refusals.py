@@ -37,7 +37,7 @@ def test_revoked_own_key_does_not_sign(daemon: Daemon, xdg: Xdg, tmp_path: Path)
     old = json.loads(aionis(xdg, "keys", "list", "--json").stdout)["key"]
     assert aionis(xdg, "keys", "revoke", old["keyid"]).returncode == 0
 
-    refused = aionis(xdg, "compile", run, "--name", "second")
+    refused = aionis(xdg, "compile", run, "--new")  # a run compiled before signs only with --new
     assert refused.returncode == 1
     assert refused.stderr == (
         f"aionis: your signing key {old['keyid']} is revoked: run `aionis keys init` to make a new one\n"
@@ -53,7 +53,7 @@ def test_revoked_own_key_does_not_sign(daemon: Daemon, xdg: Xdg, tmp_path: Path)
     assert (keys / "id_ed25519.revoked-1").exists() and (keys / "id_ed25519.pub.revoked-1").exists()
     assert (keys / "id_ed25519.revoked-1").stat().st_mode & 0o777 == 0o600
 
-    again = aionis(xdg, "compile", run, "--name", "second", "--json")
+    again = aionis(xdg, "compile", run, "--new", "--json")
     assert again.returncode == 0, again.stderr
     pb = json.loads(again.stdout)
     assert aionis(xdg, "verify", pb["id"]).returncode == 0

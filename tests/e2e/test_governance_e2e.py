@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from aionisd.client import Client
 from tests.conftest import Xdg, aionis
-from tests.support.e2e import compiled, synthetic_trace, wait_replay
+from tests.support.e2e import compiled, synthetic_trace, wait_replay, wait_shadow
 from tests.support.httpstub import HttpStub, Reply
 from tests.support.trace_writer import TraceWriter
 
@@ -28,24 +29,6 @@ def tree_hash(root: Path) -> str:
         if p.is_file() and not p.is_symlink():
             h.update(p.read_bytes())
     return h.hexdigest()
-
-
-def wait_shadow(c: Client, repair_id: str) -> dict[str, Any]:
-    rep = c.call("repairs.get", id=repair_id)
-    if rep["shadow"]:
-        return dict(rep)
-    done = False
-
-    def on(method: str, params: dict[str, Any]) -> None:
-        nonlocal done
-        if (params.get("data") or {}).get("id") == repair_id:
-            done = True
-
-    c.on_notify = on
-    c.call("events.subscribe", kinds=["repair.shadow_finished"], since_seq=0)
-    while not done:
-        c.read()
-    return dict(c.call("repairs.get", id=repair_id))
 
 
 def test_guided_repair_shadow_review_promote_replay(xdg: Xdg, start_daemon: Any, tmp_path: Path) -> None:
@@ -200,7 +183,90 @@ def test_review_not_required_applies_and_promotes_a_repair_that_passed_shadow(
         while not decided:
             c.read()
         assert c.call("repairs.get", id=rep["id"])["status"] == "approved"
+        assert c.call("repairs.get", id=rep["id"])["shadow"]["base"] == "the workdir as it is"
         versions = c.call("playbooks.get", id=pb["id"])["versions"]
         entry = c.call("audit.list", action="review.decided")["entries"][0]
     assert [(v["version"], v["status"]) for v in versions] == [(1, "draft"), (2, "active")]
     assert entry["actor"] == "aionisd (review_required = false)"
+
+
+def guided_repair(
+    xdg: Xdg, start_daemon: Any, tmp_path: Path, commands: list[str], prepare: str, answer: dict[str, Any]
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """Record `commands` (after `prepare`) in one folder, replay them guided into a new empty one
+    with `answer` as the HTTP repair service's proposal; the fresh folder, the replay and the
+    repair once its shadow run has finished."""
+    rec = tmp_path / "recorded"
+    rec.mkdir()
+    w = TraceWriter(tmp_path / "t.jsonl", "gov-base", agent="t", goal="lay out the tree", cwd=rec)
+    subprocess.run(prepare, shell=True, cwd=rec, check=True)
+    for cmd in commands:
+        assert w.bash(cmd) == 0, cmd
+    w.end()
+    with HttpStub() as stub:
+        xdg.write_config(
+            "[replay]\nallow_local_exec = true\n"
+            f"[repair]\nsources = ['http']\nhttp_url = '{stub.url}/repair'\n"
+        )
+        left = xdg.db.parent / "replay-bases" / "rp-old"  # as a killed daemon leaves one
+        left.mkdir(parents=True)
+        xdg.db.parent.chmod(0o700)
+        d = start_daemon()
+        assert not left.exists(), "the daemon sweeps start snapshots left behind"
+        pb = compiled(d.socket, tmp_path / "t.jsonl", name="tree")
+        with Client(d.socket) as c:
+            doc = c.call("playbooks.get", id=pb["id"])["document"]
+        stub.reply(Reply(200, json=answer | {"patch": answer["patch"](doc)}))
+        fresh = tmp_path / "fresh"
+        with Client(d.socket) as c:
+            rid = c.call("replay.start", id=pb["id"], mode="guided", workdir=str(fresh))["replay_id"]
+            state = wait_replay(c, rid)
+            repair = wait_shadow(c, state["repairs"][0]["record"]["repair_id"])
+    return fresh, state, repair
+
+
+def test_a_right_repair_passes_its_shadow_run_from_the_replays_start(
+    xdg: Xdg, start_daemon: Any, tmp_path: Path
+) -> None:
+    """Issue 21: `mkdir -p logs/2024` was judged against the folder the replay left (where the
+    retried step had made logs/2024) and failed its `path_absent` precondition."""
+
+    def patch(doc: dict[str, Any]) -> list[dict[str, Any]]:
+        i = next(k for k, s in enumerate(doc["steps"]) if s.get("run") == "mkdir logs/2024")
+        return [{"op": "replace", "path": f"/steps/{i}/run", "value": "mkdir -p logs/2024"}]
+
+    fresh, state, rep = guided_repair(
+        xdg, start_daemon, tmp_path, ["mkdir logs/2024"], "mkdir logs",
+        {"patch": patch, "rationale": "logs/ is missing: make the parents too"},
+    )  # fmt: skip
+    assert state["status"] == "partial", state["reason"]
+    assert (fresh / "logs" / "2024").is_dir()  # the real replay went on with the repaired step
+    shadow = rep["shadow"]
+    assert shadow["status"] == "passed", shadow["reason"]
+    assert shadow["base"] == "replay start snapshot"
+    assert [s["status"] for s in shadow["steps"]] == ["succeeded"] * len(shadow["steps"])
+    assert rep["status"] == "pending_review"
+
+
+def test_a_shadow_run_that_skipped_the_repaired_step_is_not_a_pass_and_runs_it_from_the_start(
+    xdg: Xdg, start_daemon: Any, tmp_path: Path
+) -> None:
+    """Issue 21: the repaired step was skipped in the shadow ("…/out/hello.txt was there"), as
+    the real replay had made the file, and the run still said passed with 2/3 steps run."""
+
+    def patch(doc: dict[str, Any]) -> list[dict[str, Any]]:
+        i = next(k for k, s in enumerate(doc["steps"]) if "settings.ini" in s.get("run", ""))
+        step = {**doc["steps"][i], "run": "echo 'name = demo' > out/hello.txt", "idempotent": True,
+                "expect": {"exit_code": 0, "creates": "out/hello.txt"}}  # fmt: skip
+        return [{"op": "replace", "path": f"/steps/{i}", "value": step}]
+
+    commands = ["mkdir -p out", "grep name settings.ini > out/hello.txt", "cp out/hello.txt out/copy.txt"]
+    fresh, state, rep = guided_repair(
+        xdg, start_daemon, tmp_path, commands, "echo 'name = demo' > settings.ini",
+        {"patch": patch, "rationale": "no settings.ini here: write the name"},
+    )  # fmt: skip
+    assert state["status"] == "partial", state["reason"]
+    assert (fresh / "out" / "copy.txt").read_text() == "name = demo\n"
+    shadow = rep["shadow"]
+    assert [s["status"] for s in shadow["steps"]] == ["succeeded"] * 3, shadow["steps"]
+    assert shadow["status"] == "passed" and shadow["base"] == "replay start snapshot", shadow["reason"]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from aionisd.client import Client
+from tests import conftest
 from tests.conftest import SAMPLES, Daemon, Xdg, aionis
 
 pytestmark = pytest.mark.slow
@@ -29,6 +30,7 @@ def command_counts(run: dict[str, Any]) -> tuple[int, Counter[str], Counter[Any]
     )
 
 
+@conftest.needs_samples
 def test_ingest_samples_exact_counts_and_idempotent(daemon: Daemon, xdg: Xdg) -> None:
     files = [BASH_FAILURES, CODEX, CONCAT, SIDECHAIN]
     r = aionis(xdg, "ingest", *map(str, files), "--json")
@@ -57,6 +59,7 @@ def test_ingest_samples_exact_counts_and_idempotent(daemon: Daemon, xdg: Xdg) ->
     assert sorted(x["steps"] for x in again["runs"]) == sorted(len(r["steps"]) for r in runs.values())
 
 
+@conftest.needs_samples
 def test_run_show_json_shape(daemon: Daemon, xdg: Xdg) -> None:
     out = json.loads(aionis(xdg, "ingest", str(SIDECHAIN), "--json").stdout)
     r = aionis(xdg, "run", "show", out["runs"][0]["id"], "--json")
@@ -79,6 +82,7 @@ def test_run_show_json_shape(daemon: Daemon, xdg: Xdg) -> None:
     assert human.returncode == 0 and out["runs"][0]["id"] in human.stdout
 
 
+@conftest.needs_samples
 def test_ingest_reports_bad_lines_and_reads_on(daemon: Daemon, xdg: Xdg, tmp_path: Path) -> None:
     lines = SIDECHAIN.read_bytes().splitlines(keepends=True)
     bad = tmp_path / "session.jsonl"
@@ -108,6 +112,7 @@ def _wait_for_steps(sock: Path, n: int) -> dict[str, Any]:
             c.read()
 
 
+@conftest.needs_samples
 def test_live_watch_survives_sigkill_without_loss_or_duplicates(
     xdg: Xdg, start_daemon: Any, tmp_path: Path
 ) -> None:
@@ -144,6 +149,7 @@ def test_live_watch_survives_sigkill_without_loss_or_duplicates(
     assert [s["seq"] for s in run["steps"]] == list(range(1, len(keys) + 1))
 
 
+@conftest.needs_samples
 def test_a_watched_directory_that_appears_later(xdg: Xdg, start_daemon: Any, tmp_path: Path) -> None:
     later = tmp_path / "not-yet" / "logs"
     d = start_daemon("--no-watch", "--watch", str(later))

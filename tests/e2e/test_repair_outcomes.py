@@ -18,7 +18,7 @@ from aionisd.repair import Failure, RepairRequest, SourceOutcome
 from aionisd.repair.patch import apply
 from aionisd.repair.sources import RepairConfig, propose, renumber_ids
 from tests.conftest import Xdg, aionis
-from tests.support.e2e import compiled, wait_replay
+from tests.support.e2e import compiled, wait_replay, wait_shadow
 from tests.support.httpstub import HttpStub, Reply
 from tests.support.mcp_session import call, session
 from tests.support.playbooks import command_step, make_playbook
@@ -184,6 +184,6 @@ async def test_guided_replay_result_cli_and_mcp_say_why_a_repair_was_rejected(
             ("http", "proposed"),
         ]
         with Client(d.socket) as c:
-            stored = c.call("repairs.get", id=proposed["repair_id"])
-        assert stored["status"] == "pending_review"
+            stored = wait_shadow(c, proposed["repair_id"])  # its shadow run ends after the replay
+        assert stored["status"] == "pending_review", stored["shadow"]
         assert stored["patch"][0]["value"]["id"] == "s3"

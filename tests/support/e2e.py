@@ -85,3 +85,21 @@ def wait_replay(c: Client, replay_id: str) -> dict[str, Any]:
 def echo_trace(path: Path, steps: int, run_id: str = "r-1") -> Path:
     """A native trace of `steps` echo commands."""
     return native_trace(path, [f"echo {i}" for i in range(steps)], run_id=run_id, goal="g")
+
+
+def wait_shadow(c: Client, repair_id: str) -> dict[str, Any]:
+    rep = c.call("repairs.get", id=repair_id)
+    if rep["shadow"]:
+        return dict(rep)
+    done = False
+
+    def on(method: str, params: dict[str, Any]) -> None:
+        nonlocal done
+        if (params.get("data") or {}).get("id") == repair_id:
+            done = True
+
+    c.on_notify = on
+    c.call("events.subscribe", kinds=["repair.shadow_finished"], since_seq=0)
+    while not done:
+        c.read()
+    return dict(c.call("repairs.get", id=repair_id))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aionis_tui.backend import ApiError, Backend, ConnState, NotAvailable
+from aionisd.repair.view import review_diff
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 PB = "pb-74517a78ec79"
@@ -195,9 +196,13 @@ REPAIRS = [
                "after": {**DOC["steps"][1], "run": ".venv/bin/python -m pip install pytest"},
                "fields": [{"field": "run", "before": "pip install pytest",
                            "after": ".venv/bin/python -m pip install pytest"}]}],
+     "review_diff": review_diff(DOC, {**DOC, "steps": [
+         {**s, "run": ".venv/bin/python -m pip install pytest"} if s["id"] == "s2" else s
+         for s in DOC["steps"]]}),
+     "state": "pending", "note": None, "reviewer": None, "new_version": None,
      "shadow": {"status": "passed", "sandbox": "bwrap",
                 "reason": "4 step(s) and 1 success check(s) passed",
-                "steps": [{"index": i, "status": "succeeded"} for i in range(4)]},
+                "steps": [{"index": i, "id": f"s{i + 1}", "status": "succeeded"} for i in range(4)]},
      "created_at": "2026-11-24T11:55:00Z"},
     {"id": "rq-20261124-0b9c", "playbook_id": "pb-0c1d2e3f4a5b", "version": 1,
      "replay_id": None, "step_index": None, "source": "human",
@@ -206,6 +211,12 @@ REPAIRS = [
      "patch": [{"op": "add", "path": "/steps/-", "value": {"id": "s10"}}],
      "diff": [{"change": "added", "id": "s10", "index": 9, "before": None,
                "after": {"id": "s10", "kind": "command", "run": "git cliff -o CHANGELOG.md"}}],
+     "review_diff": [
+         {"change": "same", "index": 8, "id": "s9", "before": {"run": "git tag v1.4.0"},
+          "after": {"run": "git tag v1.4.0"}},
+         {"change": "added", "index": 9, "id": "s10", "before": None,
+          "after": {"run": "git cliff -o CHANGELOG.md"}}],
+     "state": "pending", "note": None, "reviewer": None, "new_version": None,
      "shadow": None, "created_at": "2026-11-24T11:57:00Z"},
 ]  # fmt: skip
 

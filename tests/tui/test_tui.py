@@ -216,8 +216,9 @@ def test_review_queue_approve_promote_and_reject_with_a_note(shared_daemon: Daem
             # This module's daemon keeps allow_local_exec off, so the screen says why no shadow ran.
             await until(pilot, lambda: "allow_local_exec = false" in text_of(pilot), "its shadow state")
             shown = text_of(pilot)
-            assert '- run: "mkdir -p cage && exit 0"' in shown
-            assert '+ run: "mkdir -p cage"' in shown
+            assert "-     run: mkdir -p cage && exit 0" in shown
+            assert "+     run: mkdir -p cage" in shown
+            assert "? pending" in shown and "✓ approved" not in shown
             second = propose("mkdir -p cage/bigger", "a bigger cage")
             await until(pilot, lambda: "2 pending" in text_of(pilot), "the live update")
             table = app.screen.query_one("#repairs-table")
@@ -238,6 +239,14 @@ def test_review_queue_approve_promote_and_reject_with_a_note(shared_daemon: Daem
             await until(pilot, lambda: "a note is required" in text_of(pilot), "a refusal")
             await pilot.press(*"too big", "enter")
             await until(pilot, lambda: "0 pending" in text_of(pilot), "an empty queue")
+            await pilot.press("t")
+            await until(pilot, lambda: "2 repairs" in text_of(pilot), "all repairs")
+            shown = text_of(pilot)
+            assert "● promoted" in shown and "⊘ rejected" in shown
+            assert "v2 is now active" in "".join(str(n.message) for n in app._notifications)
+            assert "note   too big" in shown  # the newest, the rejected one, is selected
+            entries = rpc(shared_daemon, "audit.list", action="playbook.status_changed")["entries"]
+            assert entries[0]["subject"] == f"{pid}@2" and entries[0]["actor"] != "aionisd"
             repairs = {r["id"]: r for r in rpc(shared_daemon, "repairs.list")["repairs"]}
             assert repairs[first]["status"] == "approved"
             assert repairs[second]["status"] == "rejected"

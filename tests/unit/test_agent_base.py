@@ -47,6 +47,7 @@ def _sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name != "SOURCES.md")
 
 
+@conftest.needs_samples
 def test_samples_are_present() -> None:
     assert len(JSONL_SAMPLES) >= 15
     assert (SAMPLES / "SOURCES.md").is_file()
@@ -65,6 +66,7 @@ def test_detection_by_content(path: Path) -> None:
         assert found is not None and found.name == EXPECTED_ADAPTER[str(rel.parent)]
 
 
+@conftest.needs_samples
 def test_detection_ignores_file_names(tmp_path: Path) -> None:
     claude = SAMPLES / "claude-code" / "entire-6c3e73767733-v2.1.12-small-bash-progress-failure.jsonl"
     disguised = tmp_path / "rollout-2026-01-01T00-00-00-x.jsonl"
@@ -80,6 +82,7 @@ def test_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
         parse_file(f)
 
 
+@conftest.needs_samples
 def test_adapter_for_watch_keys() -> None:
     assert {a.watch_key for a in AGENTS.values()} == {"claude_code", "codex", "gemini", "native"}
     assert [a.name for a in adapters_for("gemini")] == ["gemini_jsonl", "gemini"]
@@ -177,6 +180,7 @@ def test_random_chunks_fold_like_one_shot(path: Path) -> None:
         assert fold(_chunked(path, seed)) == expected
 
 
+@conftest.needs_samples
 def test_bad_line_mid_file_is_reported_at_its_offset(tmp_path: Path) -> None:
     src = SAMPLES / "claude-code" / "entire-1a8a83a35a9b-v2.1.33-bash-failures.head.jsonl"
     lines = src.read_bytes().split(b"\n")
@@ -193,6 +197,7 @@ def test_bad_line_mid_file_is_reported_at_its_offset(tmp_path: Path) -> None:
     assert fold(events) == fold(parse_file(src))
 
 
+@conftest.needs_samples
 def test_partial_last_line_waits_while_tailing_and_is_an_error_at_eof(tmp_path: Path) -> None:
     src = SAMPLES / "claude-code" / "entire-6c3e73767733-v2.1.12-small-bash-progress-failure.jsonl"
     data = src.read_bytes()
@@ -208,6 +213,7 @@ def test_partial_last_line_waits_while_tailing_and_is_an_error_at_eof(tmp_path: 
     assert "truncated" in errors[0].reason
 
 
+@conftest.needs_samples
 def test_events_are_plain_model_types() -> None:
     events = parse_file(SAMPLES / "codex" / "codex-0.146-shape-fixture.jsonl")
     assert {type(e) for e in events} <= {RunEvent, StepEvent, UsageEvent, IngestError}

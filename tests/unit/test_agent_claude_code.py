@@ -35,6 +35,7 @@ def outcomes(steps: list[Step]) -> Counter[tuple[str, int | None]]:
     return Counter((s.status, s.exit_code) for s in steps)
 
 
+@conftest.needs_samples
 def test_bash_failures_figures() -> None:
     run = run_of(CC / "entire-1a8a83a35a9b-v2.1.33-bash-failures.head.jsonl")
     cmds = commands(run)
@@ -59,6 +60,7 @@ def test_bash_failures_figures() -> None:
     assert run.git_branch and run.model == "claude-opus-4-6"
 
 
+@conftest.needs_samples
 def test_grep_no_match_keeps_succeeded_with_unknown_exit_code() -> None:
     run = run_of(CC / "entire-1a8a83a35a9b-v2.1.33-bash-failures.head.jsonl")
     cmds = commands(run)
@@ -66,6 +68,7 @@ def test_grep_no_match_keeps_succeeded_with_unknown_exit_code() -> None:
     assert outcomes(cmds)[("succeeded", None)] == 3
 
 
+@conftest.needs_samples
 def test_concatenated_json_objects_window() -> None:
     path = CC / "entire-37995ebed6e4-v2.1.12-concatenated-json-objects.window.jsonl"
     doubled = path.read_bytes().split(b"\n")[70]
@@ -81,6 +84,7 @@ def test_concatenated_json_objects_window() -> None:
     assert [(s.tool, s.kind) for s in rejected] == [("Edit", "file_edit")]
 
 
+@conftest.needs_samples
 def test_inline_sidechain_1_0_layout() -> None:
     run = run_of(CC / "ccviewer-v1.0.108-inline-sidechain-task.jsonl")
     cmds = commands(run)
@@ -123,6 +127,7 @@ def test_inline_sidechain_1_0_layout() -> None:
         ),
     ],
 )
+@conftest.needs_samples
 def test_shell_counts_of_samples(name: str, shell: int, expected: dict[object, int]) -> None:
     run = run_of(CC / name)
     main = commands(run, subagent=False)
@@ -130,6 +135,7 @@ def test_shell_counts_of_samples(name: str, shell: int, expected: dict[object, i
     assert outcomes(main) == expected
 
 
+@conftest.needs_samples
 def test_progress_and_compaction_lines_are_not_steps() -> None:
     run = run_of(CC / "entire-a6e4c2a0fbd1-v2.0.76-compaction.jsonl")
     assert len(run.steps) == 10  # 3 Read + 3 Edit + 4 Bash tool_use blocks, nothing else
@@ -140,6 +146,7 @@ def test_progress_and_compaction_lines_are_not_steps() -> None:
     assert len(progress.steps) == 6
 
 
+@conftest.needs_samples
 def test_interrupt_and_rejection() -> None:
     run = run_of(CC / "entire-00c9e2351016-v2.1.29-interrupt-rejection.jsonl")
     edits = [s for s in run.steps if s.tool == "Edit"]
@@ -148,6 +155,7 @@ def test_interrupt_and_rejection() -> None:
     assert run.goal == "fix tests"
 
 
+@conftest.needs_samples
 def test_task_subagent_progress_is_recorded_as_subagent_steps() -> None:
     run = run_of(CC / "entire-10a740e118e0-v2.1.19-task-subagent-progress.jsonl")
     sub = [s for s in run.steps if s.subagent]
@@ -162,6 +170,7 @@ def test_task_subagent_progress_is_recorded_as_subagent_steps() -> None:
     assert run.model == "claude-opus-4-5-20251101"
 
 
+@conftest.needs_samples
 def test_subagent_file_and_progress_mirror_dedupe(tmp_path: Path) -> None:
     """The sub-agent's own transcript (2.x: <session>/subagents/agent-*.jsonl) holds the same
     tool_use ids as the agent_progress mirror: reading both must not duplicate steps."""
@@ -217,6 +226,7 @@ def test_subagent_file_and_progress_mirror_dedupe(tmp_path: Path) -> None:
         ),
     ],
 )
+@conftest.needs_samples
 def test_procedural_sessions(
     name: str, shell: int, expected: dict[object, int], tokens: tuple[int, int, int, int]
 ) -> None:
@@ -228,6 +238,7 @@ def test_procedural_sessions(
     assert (t.input, t.cache_creation, t.cache_read, t.output) == tokens
 
 
+@conftest.needs_samples
 def test_write_steps_carry_path_and_content() -> None:
     run = run_of(PROC / "git-sync-port-ci-workflows-and-lint-tooling.jsonl")
     writes = [s for s in run.steps if s.kind == "file_write"]
@@ -238,6 +249,7 @@ def test_write_steps_carry_path_and_content() -> None:
     assert all(s.kind == "tool" for s in run.steps if s.tool in ("Read", "Grep", "Glob"))
 
 
+@conftest.needs_samples
 def test_resume_mid_file_with_persisted_state() -> None:
     """A crash after committing an offset resumes there with the state saved at that offset."""
     path = PROC / "entire-cli-test-repo-harness-run.jsonl"

@@ -26,6 +26,7 @@ def run_of(path: Path) -> Run:
     return runs[0]
 
 
+@conftest.needs_samples
 def test_v023_document() -> None:
     run = run_of(V023)
     cmds = [s for s in run.steps if s.kind == "command"]
@@ -52,6 +53,7 @@ def test_v023_document() -> None:
     assert t.total == sum(x["total"] for x in toks)
 
 
+@conftest.needs_samples
 def test_read_write_document_has_no_shell() -> None:
     run = run_of(READ_WRITE)
     assert [(s.kind, s.tool) for s in run.steps] == [
@@ -64,6 +66,7 @@ def test_read_write_document_has_no_shell() -> None:
     }
 
 
+@conftest.needs_samples
 def test_document_rewrites_never_duplicate() -> None:
     """The watcher re-parses the whole document on every rewrite, with the same state."""
     data = V023.read_bytes()
@@ -80,6 +83,7 @@ def test_document_rewrites_never_duplicate() -> None:
     assert isinstance(err, IngestError) and err.offset == 0 and "invalid JSON" in err.reason
 
 
+@conftest.needs_samples
 def test_v040_jsonl_shape() -> None:
     run = run_of(V040)
     (step,) = run.steps

@@ -117,6 +117,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert fold(parse_file(out)) == [run]
 
 
+@conftest.needs_samples
 def test_a_recorded_agent_session_written_as_a_trace() -> None:
     src = SAMPLES / "claude-code" / "entire-1a8a83a35a9b-v2.1.33-bash-failures.head.jsonl"
     (run,) = fold(parse_file(src))
