@@ -78,6 +78,11 @@ def check_params(params: Any, spec: tuple[Param, ...]) -> dict[str, Any]:
                 f"parameter '{p.name}' must be {p.type}, got {type(v).__name__}",
                 {"field": p.name},
             )
+        if any("\x00" in x for x in (v if isinstance(v, list) else [v]) if isinstance(x, str)):
+            # No id, name, path or text of ours holds a NUL; the OS refuses one in a path.
+            raise AionisError(
+                INVALID_PARAMS, f"parameter '{p.name}' may not contain a NUL byte", {"field": p.name}
+            )
         if isinstance(v, int) and not isinstance(v, bool):
             lo = -INT64 if p.minimum is None else p.minimum
             hi = INT64 - 1 if p.maximum is None else p.maximum  # handlers hand integers to SQLite

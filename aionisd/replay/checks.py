@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import shlex
 import shutil
 import socket
 from collections.abc import Iterator, Mapping
@@ -17,10 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import bashlex
-
 from aionisd.replay.bind import UnsafeValue, bind_command, type_problem
-from aionisd.shell import BUILTINS, unwrap, wordset
+from aionisd.shell import BUILTINS, parse, unwrap, wordset
 
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 BUILTIN_PARAMS = ("workdir", "home")
@@ -321,14 +318,8 @@ SHELL_SET_VARS = wordset(
     SHELLOPTS BASH_COMMAND BASH_ARGC BASH_ARGV COLUMNS LINES HISTFILE HISTSIZE HISTFILESIZE HISTCMD
     EPOCHSECONDS EPOCHREALTIME DIRSTACK TMOUT MAIL MAILPATH PATH"""
 )
-_META = frozenset("$`(){}\n\\")
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*$")
-_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DEFAULTING = (":-", ":=", ":+", "-", "=", "+")
-_EXPANDED = "\x00"  # stands for an expansion the fast path read: its value is unknown
-_UNKNOWN = ("$", "`", _EXPANDED)
-_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+?=")
-_EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-=+?][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_UNKNOWN = ("$", "`")  # a word still holding an expansion: its value is not known before running
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,162 +335,44 @@ class CommandNeeds:
     opaque: bool  # sources, evals or could not be parsed: env refs are not judged
 
 
-def _first_words(words: list[str]) -> tuple[str | None, list[str]]:
-    """The command a simple command runs, looking through assignments and wrappers like `sudo`."""
-    i = 0
-    while i < len(words) and "=" in words[i] and not words[i].startswith("="):
-        i += 1
-    rest = unwrap(words[i:])
+def _first_words(words: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """The command a simple command runs, looking through wrappers like `sudo`."""
+    rest = unwrap(list(words))
     if not rest or rest[0] == "command":  # `command -v x` looks a program up, it runs none
-        return None, []
-    return rest[0], list(rest[1:])
+        return None, ()
+    return rest[0], tuple(rest[1:])
 
 
-def _simple_actions(words: list[str]) -> list[tuple[str, str]]:
-    cmd, rest = _first_words(words)
-    if cmd is None or any(c in cmd for c in _UNKNOWN):
-        return []
-    if cmd == "cd":
-        args = [a for a in rest if not a.startswith("-")]
-        known = args and not any(c in args[0] for c in _UNKNOWN)
-        return [("cd", args[0] if known else "")]  # "": somewhere unknown (or home)
-    return [("run", cmd)]
-
-
-def _simple(words: list[str], assigned: set[str]) -> tuple[list[tuple[str, str]], bool]:
-    """One simple command: its actions, the names it assigns (added to `assigned`), and whether
-    it is opaque (sources or evals code, so its env needs cannot be judged)."""
-    for w in words:
-        m = _ASSIGN.match(w)
-        if not m:
-            break
-        assigned.add(m[1])
-    cmd, rest = _first_words(words)
-    if cmd in ("export", "local", "declare", "typeset", "readonly"):
-        assigned.update(w.split("=", 1)[0] for w in rest if not w.startswith("-"))
-    if cmd in ("read", "mapfile", "readarray", "getopts"):
-        assigned.update(w for w in rest if _PARAM_NAME.fullmatch(w))
-    opaque = cmd in ("source", ".", "eval") or (cmd == "set" and "-a" in rest)
-    return _simple_actions(words), opaque
-
-
-def _fast_needs(command: str) -> CommandNeeds | None:
-    """Commands with no substitution, grouping or single quotes around a `$`: plain `$NAME` and
-    `${NAME...}` are read by a regex and the rest split on operators by shlex, no parser needed."""
-    refs: set[str] = set()
-    if "$" in command:
-        if "'" in command:
-            return None
-
-        def collect(m: re.Match[str]) -> str:
-            op = m[2] or ""
-            if not op or op.lstrip(":").startswith("?"):
-                refs.add(m[1] or m[3])
-            return _EXPANDED
-
-        command = _EXPANSION.sub(collect, command)
-    if any(c in _META for c in command):
-        return None
-    lex = shlex.shlex(command, posix=True, punctuation_chars=True)
-    lex.whitespace_split = True
-    lex.commenters = ""
-    try:
-        tokens = list(lex)
-    except ValueError:
-        return None
-    actions: list[tuple[str, str]] = []
-    assigned: set[str] = set()
-    opaque = False
-    segment: list[str] = []
-    skip_next = False
-    for tok in [*tokens, ";"]:
-        if skip_next:
-            skip_next = False
-            continue
-        if tok and all(c in "();<>|&" for c in tok):
-            if "<" in tok or ">" in tok:
-                skip_next = not tok.endswith("&")
-                continue
-            acts, opq = _simple(segment, assigned)
-            actions += acts
-            opaque = opaque or opq
-            segment = []
-            continue
-        segment.append(tok)
-    return CommandNeeds(tuple(actions), frozenset(refs), frozenset(assigned), opaque)
-
-
-class _Walker:
-    def __init__(self) -> None:
-        self.actions: list[tuple[str, str]] = []
-        self.refs: set[str] = set()
-        self.assigned: set[str] = set()
-        self.opaque = False
-
-    def walk(self, node: Any) -> None:
-        kind = getattr(node, "kind", None)
-        if kind == "command":
-            self._command(node)
-            return
-        if kind == "for":
-            words = [p for p in node.parts if getattr(p, "kind", None) == "word"]
-            if words:
-                self.assigned.add(words[0].word)
-        elif kind == "function":
-            self.actions.append(("define", node.parts[0].word))
-        elif kind == "parameter":
-            self._param(node.value)
-        self.walk_children(node)
-
-    def _param(self, value: str) -> None:
-        m = _PARAM_NAME.match(value)
-        if not m:
-            return
-        rest = value[m.end() :]
-        if not rest.startswith(":?") and rest.startswith(_DEFAULTING):
-            return
-        self.refs.add(m[0])
-
-    def _command(self, node: Any) -> None:
-        words: list[str] = []
-        for part in node.parts:
-            k = getattr(part, "kind", None)
-            if k == "assignment":
-                self.assigned.add(part.word.split("=", 1)[0].rstrip("+"))
-            elif k == "word":
-                words.append(part.word)
-            self.walk_children(part)
-        actions, opaque = _simple(words, self.assigned)
-        self.actions += actions
-        self.opaque = self.opaque or opaque
-
-    def walk_children(self, node: Any) -> None:
-        for attr in ("parts", "list"):
-            for child in getattr(node, attr, None) or ():
-                self.walk(child)
-        for attr in ("command", "output"):
-            child = getattr(node, attr, None)
-            if child is not None and hasattr(child, "kind"):
-                self.walk(child)
+def _action(cmd: str, rest: tuple[str, ...]) -> tuple[str, str]:
+    """("cd", dir) or ("run", program); a `cd` whose target holds an expansion goes to ""."""
+    if cmd != "cd":
+        return ("run", cmd)
+    args = [a for a in rest if not a.startswith("-")]
+    known = args and not any(c in args[0] for c in _UNKNOWN)
+    return ("cd", args[0] if known else "")  # "": somewhere unknown (or home)
 
 
 @functools.lru_cache(maxsize=4096)
 def command_needs(command: str) -> CommandNeeds:
-    """Binaries, `cd`s and env vars a command uses (bashlex; first word when it cannot parse)."""
-    fast = _fast_needs(command)
-    if fast is not None:
-        return fast
-    w = _Walker()
-    try:
-        for tree in bashlex.parse(command):
-            w.walk(tree)
-    except Exception:  # bashlex raises assorted errors on syntax it does not cover
-        try:
-            words = shlex.split(command)
-        except ValueError:
-            words = command.split()
-        return CommandNeeds(tuple(_simple_actions(words)), frozenset(), frozenset(), True)
-    return CommandNeeds(tuple(w.actions), frozenset(w.refs), frozenset(w.assigned), w.opaque)
+    """Binaries, `cd`s and env vars a command uses, read by the shared shell front-end; when it
+    cannot read the line exactly, only the first command counts and env needs are not judged."""
+    parsed = parse(command)
+    commands = parsed.commands if parsed.exact else parsed.commands[:1]
+    functions = iter(parsed.functions)
+    nxt = next(functions, None)
+    actions: list[tuple[str, str]] = []
+    opaque = not parsed.exact
+    for i, simple in enumerate(commands):
+        while nxt is not None and nxt[0] <= i:
+            actions.append(("define", nxt[1]))
+            nxt = next(functions, None)
+        cmd, rest = _first_words(simple.words)
+        if cmd is None:
+            continue
+        opaque = opaque or cmd in ("source", ".", "eval") or (cmd == "set" and "-a" in rest)
+        if not any(c in cmd for c in _UNKNOWN):
+            actions.append(_action(cmd, rest))
+    return CommandNeeds(tuple(actions), frozenset(parsed.params), parsed.defined, opaque)
 
 
 # ---- simulate -------------------------------------------------------------------------------

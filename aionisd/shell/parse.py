@@ -41,6 +41,9 @@ class Parsed:
     params: tuple[str, ...]  # $NAME references that need NAME set, first-seen order
     defined: frozenset[str]  # names the command itself assigns (assignments, export, for, read)
     exact: bool  # False when only the lenient tokenizer could read it
+    # shell functions defined, with the index in `commands` their definition comes before, so a
+    # reader walking the commands in order knows a name is a function from there on
+    functions: tuple[tuple[int, str], ...]
 
 
 # ---------------------------------------------------------------- parsing
@@ -56,6 +59,7 @@ _REDIRECT_OPS = frozenset({">", ">>", ">|", "&>", "&>>", "<", "<>", ">&", "<&", 
 # anything else compound (subshells, groups, case, functions) goes to bashlex
 _LOOP_WORDS = _S("if then else elif fi for while until do done !")
 _HARD_WORDS = _S("case esac function select coproc { } (( ))")
+_DEFINING = _S("export local declare typeset readonly read mapfile readarray getopts")
 _QUIET_TARGETS = ("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/")
 _LEX = re.compile(
     r"""(?P<nl>\n)
@@ -256,6 +260,7 @@ class _Acc:
         self.commands: list[Simple] = []
         self.params: list[str] = []
         self.defined: set[str] = set()
+        self.functions: list[tuple[int, str]] = []
         self.groups = 0
 
     def new_group(self) -> int:
@@ -275,7 +280,7 @@ class _Acc:
         w = s.words
         for a in s.assigns:
             self.defined.add(a.split("=", 1)[0].split("[", 1)[0].rstrip("+"))
-        if w and w[0] in ("export", "local", "declare", "typeset", "readonly", "read"):
+        if w and w[0] in _DEFINING:
             for arg in w[1:]:
                 m = _ASSIGN.match(arg) or _IDENT.fullmatch(arg)
                 if m:
@@ -363,6 +368,7 @@ def _bashlex(text: str, acc: _Acc) -> bool:
             _walk(node, trial, trial.new_group(), 0)
     except (AttributeError, TypeError):
         return False
+    acc.functions += [(len(acc.commands) + at, name) for at, name in trial.functions]
     acc.commands.extend(trial.commands)
     acc.params.extend(p for p in trial.params if p not in acc.params)
     acc.defined |= trial.defined
@@ -416,6 +422,7 @@ def _walk(node: Any, acc: _Acc, group: int, index: int) -> None:
             elif p.kind not in ("reservedword", "operator"):
                 _walk(p, acc, acc.new_group(), 0)
     elif k == "function":
+        acc.functions.append((len(acc.commands), node.name.word))
         _walk(node.body, acc, acc.new_group(), 0)
     elif k in ("commandsubstitution", "processsubstitution"):
         _walk(node.command, acc, acc.new_group(), 0)
@@ -473,6 +480,7 @@ def parse(command: str) -> Parsed:
 
 def _merge(acc: _Acc, sub: Parsed) -> None:
     base = acc.groups
+    acc.functions += [(len(acc.commands) + at, name) for at, name in sub.functions]
     for s in sub.commands:
         acc.commands.append(Simple(s.words, s.assigns, s.redirects, base + s.group, s.index))
         acc.groups = max(acc.groups, base + s.group)
@@ -482,7 +490,7 @@ def _merge(acc: _Acc, sub: Parsed) -> None:
 
 
 def _done(acc: _Acc, *, exact: bool) -> Parsed:
-    return Parsed(tuple(acc.commands), tuple(acc.params), frozenset(acc.defined), exact)
+    return Parsed(tuple(acc.commands), tuple(acc.params), frozenset(acc.defined), exact, tuple(acc.functions))
 
 
 def _naive_substitutions(text: str) -> list[str]:

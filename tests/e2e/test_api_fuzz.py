@@ -229,6 +229,7 @@ FOUND: list[tuple[str, dict[str, Any], int]] = [
     ("playbooks.compile", {"run_id": "fuzz-run", "params": {"n": {"x": 1}}}, errors.INVALID_PARAMS),
     ("playbooks.search", {"text": "touch", "limit": 2**62}, errors.INVALID_PARAMS),  # int too big
     ("runs.list", {"limit": -1}, errors.INVALID_PARAMS),  # SQLite's "no limit"
+    ("keys.init", {"use": "\x00"}, errors.INVALID_PARAMS),  # found by the fuzz: a NUL in a path
     ("playbooks.verify", {"envelope": {"payloadType": "x", "payload": {}, "signatures": []}}, 0),
     (
         "playbooks.import",

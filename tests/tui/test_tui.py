@@ -67,6 +67,11 @@ def test_runs_arrive_live_with_steps_output_and_compile(shared_daemon: Daemon, t
         app = AionisApp(socket=shared_daemon.socket, start_mode="runs")
         async with app.run_test(size=SIZE, notifications=True) as pilot:
             await until(pilot, lambda: app.conn.connected, "the connection")
+            # The first load ends before the new run arrives, so the cursor's following is what is
+            # tested, not which of the fetch and the event lands first.
+            await until(
+                pilot, lambda: re.search(r"newest last|no runs recorded yet", text_of(pilot)), "the list"
+            )
             commands = ["mkdir -p out", "echo built > out/a.txt", "touch out/b.txt"]
             path = trace(tmp_path / "live.jsonl", "live-1", commands)
             rpc(shared_daemon, "ingest", paths=[str(path)])

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aionisd.replay.checks import (
     PathEscape,
@@ -129,14 +131,45 @@ def test_command_needs() -> None:
     assert "f" in needs.assigned
     assert command_needs("command -v foo || install-foo").actions == (("run", "install-foo"),)
     assert command_needs("[[ -d x ]] && weird-tool").actions[-1] == ("run", "weird-tool")
-    unparsed = command_needs("[[ $(pwd) == x ]] && weird-tool")  # bashlex cannot: first word only
-    assert unparsed.actions == (("run", "[["),) and unparsed.opaque
+    read = command_needs("[[ $(pwd) == x ]] && weird-tool")  # bashlex could not; shell.parse can
+    assert read.actions == (("run", "[["), ("run", "weird-tool"), ("run", "pwd")) and not read.opaque
+    unparsed = command_needs('echo "unterminated && weird-tool')  # nothing reads it: first word only
+    assert unparsed.actions == (("run", "echo"),) and unparsed.opaque
+    keyword = command_needs("function g { ls; }; g")  # the name, not the `function` keyword
+    assert keyword.actions == (("define", "g"), ("run", "ls"), ("run", "g"))
+    assert command_needs("f() { ls; }; f").actions[0] == ("define", "f")
+    assert "L" in command_needs("mapfile -t L < x; echo $L").assigned
     fast = command_needs('export A=1; FOO=$BAR make "$A $B ${C:-x} ${D:?}"')  # no parser needed
     assert fast.actions == (("run", "export"), ("run", "make"))
     assert (fast.env_refs, fast.assigned) == ({"A", "B", "BAR", "D"}, {"A", "FOO"})
     assert command_needs("echo '$SINGLE'").env_refs == set()
     assert command_needs("$PYTHON -m pip && cd $DIR && ./x").actions == (("cd", ""), ("run", "./x"))
     assert command_needs("source .venv/bin/activate && echo $VIRTUAL_ENV").opaque
+
+
+_NAME = st.from_regex(r"[a-z][a-z0-9]{0,6}_", fullmatch=True)  # no keyword, builtin or wrapper
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(st.from_regex(r"[A-Z]{1,4}", fullmatch=True), max_size=2), _NAME, _NAME),
+        min_size=1,
+        max_size=5,
+    ),
+    st.lists(st.sampled_from([";", "&&", "||", "|", "&", "\n"]), min_size=4, max_size=4),
+)
+def test_command_needs_runs_every_program_in_order(
+    commands: list[tuple[list[str], str, str]], seps: list[str]
+) -> None:
+    """Plain lists and pipelines: every program runs, in source order; prefix assignments count."""
+    line = " ".join(
+        f"{sep} {' '.join(f'{a}=1' for a in assigns)} {prog} {arg}"
+        for (assigns, prog, arg), sep in zip(commands, ["", *seps], strict=False)
+    )
+    needs = command_needs(line)
+    assert needs.actions == tuple(("run", prog) for _, prog, _ in commands)
+    assert needs.assigned == {a for assigns, _, _ in commands for a in assigns}
+    assert not needs.opaque
 
 
 def test_simulate_statuses(workdir: Path, env: dict[str, str]) -> None:

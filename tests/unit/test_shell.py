@@ -286,6 +286,15 @@ def test_parameters_needed_and_defined() -> None:
     assert "E" not in p.params  # single-quoted: never expanded
 
 
+def test_function_definitions_keep_their_place() -> None:
+    p = parse("ls; function g { make; }; f() { echo; }; f; g")
+    assert p.functions == ((1, "g"), (2, "f"))  # defined before commands[1] and commands[2]
+    assert [s.words[0] for s in p.commands] == ["ls", "make", "echo", "f", "g"]
+    inner = parse("echo $(h() { date; }; h) && ls")  # a substitution's offsets are shifted
+    assert [s.words[0] for s in inner.commands][inner.functions[0][0]] == "date"
+    assert parse("mapfile -t L < x; getopts ab: opt").defined == {"L", "opt"}
+
+
 def test_syntax_bashlex_lacks_falls_back_to_the_tokenizer() -> None:
     p = parse("case $x in a) rm y;; esac")
     assert not p.exact
