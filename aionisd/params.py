@@ -82,22 +82,42 @@ class Substituter:
 
 
 def walk_strings(value: Any, fn: Callable[[str], str]) -> Any:
-    """Apply `fn` to every string inside plain JSON data (keys untouched)."""
+    """Apply `fn` to every string inside plain JSON data (keys untouched). Iterative: a hostile
+    log may nest deeper than Python's recursion limit, and ingest must not fail on it."""
     if isinstance(value, str):
         return fn(value)
-    if isinstance(value, dict):
-        return {k: walk_strings(v, fn) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [walk_strings(v, fn) for v in value]
-    return value
+    if not isinstance(value, dict | list | tuple):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        src, dst = stack.pop()
+        items = src.items() if isinstance(src, dict) else enumerate(src)
+        for k, v in items:
+            if isinstance(v, str):
+                out: Any = fn(v)
+            elif isinstance(v, dict | list | tuple):
+                out = {} if isinstance(v, dict) else []
+                stack.append((v, out))
+            else:
+                out = v
+            if isinstance(dst, dict):
+                dst[k] = out
+            else:
+                dst.append(out)
+    return root
 
 
 def strings_in(value: Any) -> list[str]:
-    """Every string inside plain JSON data, depth first."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in strings_in(v)]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in strings_in(v)]
-    return []
+    """Every string inside plain JSON data, depth first (iteratively, like `walk_strings`)."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list | tuple):
+            stack.extend(reversed(v))
+    return out
