@@ -15,7 +15,7 @@ import pytest
 
 from aionisd.client import Client
 from tests.conftest import Xdg, aionis
-from tests.support.e2e import compiled, synthetic_trace, wait_replay, wait_shadow
+from tests.support.e2e import compiled, start_with_http_repairs, synthetic_trace, wait_replay, wait_shadow
 from tests.support.httpstub import HttpStub, Reply
 from tests.support.trace_writer import TraceWriter
 
@@ -41,11 +41,7 @@ def test_guided_repair_shadow_review_promote_replay(xdg: Xdg, start_daemon: Any,
     w.end()
 
     with HttpStub() as stub:
-        xdg.write_config(
-            "[replay]\nallow_local_exec = true\n"
-            f"[repair]\nsources = ['http']\nhttp_url = '{stub.url}/repair'\n"
-        )
-        d = start_daemon()
+        d = start_with_http_repairs(xdg, start_daemon, stub.url)
         pb = compiled(d.socket, tmp_path / "t.jsonl", name="build app")
         with Client(d.socket) as c:
             doc = c.call("playbooks.get", id=pb["id"])["document"]

@@ -18,7 +18,7 @@ from aionisd.client import Client
 from aionisd.mcp import replay_view
 from tests.conftest import Xdg, aionis
 from tests.e2e.test_governance_e2e import wait_shadow
-from tests.support.e2e import compiled, wait_replay
+from tests.support.e2e import compiled, start_with_http_repairs, wait_replay
 from tests.support.httpstub import HttpStub, Reply
 from tests.support.trace_writer import TraceWriter
 
@@ -37,11 +37,7 @@ def test_guided_story_review_words_note_and_actor(xdg: Xdg, start_daemon: Any, t
     w.end()
 
     with HttpStub() as stub:
-        xdg.write_config(
-            "[replay]\nallow_local_exec = true\n"
-            f"[repair]\nsources = ['http']\nhttp_url = '{stub.url}/repair'\n"
-        )
-        d = start_daemon()
+        d = start_with_http_repairs(xdg, start_daemon, stub.url)
         pb = compiled(d.socket, tmp_path / "t.jsonl", name="make logs")
         with Client(d.socket) as c:
             doc = c.call("playbooks.get", id=pb["id"])["document"]

@@ -103,3 +103,11 @@ def wait_shadow(c: Client, repair_id: str) -> dict[str, Any]:
     while not done:
         c.read()
     return dict(c.call("repairs.get", id=repair_id))
+
+
+def start_with_http_repairs(xdg: Any, start_daemon: Any, url: str) -> Any:
+    """The real daemon with local execution on and one repair source: the HTTP stand-in at `url`."""
+    xdg.write_config(
+        f"[replay]\nallow_local_exec = true\n[repair]\nsources = ['http']\nhttp_url = '{url}/repair'\n"
+    )
+    return start_daemon()

@@ -12,7 +12,7 @@ from aionis_tui.app import AionisApp
 from aionis_tui.screens.review import ReviewScreen
 from aionisd.client import Client
 from tests.conftest import Xdg
-from tests.support.e2e import compiled
+from tests.support.e2e import compiled, start_with_http_repairs
 from tests.support.httpstub import HttpStub, Reply
 from tests.support.trace_writer import TraceWriter
 from tests.support.tui_conftest import SIZE, run, screen_text, until
@@ -30,11 +30,7 @@ def test_guided_replay_story_in_order_and_o_opens_the_repair(
         assert w.bash(cmd) == 0
     w.end()
     with HttpStub() as stub:
-        xdg.write_config(
-            "[replay]\nallow_local_exec = true\n"
-            f"[repair]\nsources = ['http']\nhttp_url = '{stub.url}/repair'\n"
-        )
-        d = start_daemon()
+        d = start_with_http_repairs(xdg, start_daemon, stub.url)
         pb = compiled(d.socket, tmp_path / "t.jsonl", name="make logs")
         with Client(d.socket) as c:
             doc = c.call("playbooks.get", id=pb["id"])["document"]
