@@ -16,25 +16,9 @@ from aionisd.shell.engine import (
     writes_file,
 )
 from aionisd.shell.parse import Parsed, Simple, parse, wordset
-from aionisd.shell.tools import (
-    BUILTINS,
-    CHANGE,
-    CHECK,
-    CREATING_OUTPUT,
-    PROBE,
-    TOOLS,
-    XARGS_OPTIONS,
-    Cls,
-    Idem,
-    PasswordArgs,
-    Risk,
-    Tool,
-    base,
-    classify_task,
-    git_split,
-    lookup,
-    skip_options,
-)
+from aionisd.shell.record import CHANGE, CHECK, PROBE, Cls, Idem, PasswordArgs, Risk, Tool
+from aionisd.shell.rules import CREATING_OUTPUT, XARGS_OPTIONS, base, classify_task, git_split, skip_options
+from aionisd.shell.tools import BUILTINS, TOOLS, lookup
 
 __all__ = [
     "BUILTINS",

@@ -14,20 +14,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from aionisd.shell.parse import Simple, parse, wordset
-from aionisd.shell.tools import (
-    CHANGE,
-    PROBE,
-    QUIET_TARGETS,
-    Cls,
-    Idem,
-    Risk,
-    Run,
-    Verdict,
-    base,
-    combine,
-    default_class,
-    lookup,
-)
+from aionisd.shell.record import CHANGE, PROBE, Cls, Idem, Risk, Run, Verdict
+from aionisd.shell.rules import QUIET_TARGETS, base, combine, default_class
+from aionisd.shell.tools import lookup
 
 _RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 _NEUTRAL = wordset("cd export set source . pushd popd unset local declare typeset true :")
