@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aionisd import hooks
-from aionisd.agents import AGENTS, installable
-from aionisd.agents.install import write
 from aionisd.cli.command import Commands
 from aionisd.cli.output import emit, error
 
@@ -28,7 +27,27 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return mcp_main(socket=args.socket)
 
 
+class _Installable:
+    """The names `agents install` takes, read from the registry only when argparse checks or
+    shows them: every `aionis` call builds the parser (`aionis hook` runs on every prompt), and
+    the registry imports every agent's adapters."""
+
+    def _names(self) -> tuple[str, ...]:
+        from aionisd.agents import installable
+
+        return installable()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
 def cmd_install(args: argparse.Namespace) -> int:
+    from aionisd.agents import AGENTS
+    from aionisd.agents.install import write
+
     project = Path(args.project or os.getcwd()).expanduser().resolve()
     installer = AGENTS[args.agent].installer
     assert installer is not None  # argparse offers only installable agents
@@ -69,16 +88,16 @@ def cmd_hook(args: argparse.Namespace) -> int:
 def register(commands: Commands) -> None:
     commands.add("tui", cmd_tui, "open the terminal UI")
     commands.add("mcp", cmd_mcp, "serve MCP on stdio (tools: find_playbooks, replay_playbook, ...)")
-    names = installable()
     agents = commands.group(
-        "agents", f"wire aionis into a coding agent: `aionis agents install {'|'.join(names)}`", "install"
+        "agents", "wire aionis into a coding agent: `aionis agents install NAME`", "install"
     )
     p = agents.add(
         "install",
         cmd_install,
         "add the MCP server, hooks and instructions to the agent's files (shows a diff of each)",
     )
-    p.add_argument("agent", choices=names)
+    # A metavar, so argparse does not list the choices (and load the registry) while building.
+    p.add_argument("agent", choices=_Installable(), metavar="NAME", help="the agent: %(choices)s")
     p.add_argument("--dry-run", action="store_true", help="show the diffs, write nothing")
     p.add_argument("--project", metavar="DIR", help="the project to set up (default: the current directory)")
     p = commands.add(

@@ -28,3 +28,10 @@ def test_cli_status_path_imports_no_event_loop() -> None:
     mods = _modules_after("import aionisd.cli as c; c.build_parser()")
     heavy = {"trio", "asyncio", "anyio", "textual", "apsw", "cryptography"}
     assert not heavy & {m.split(".")[0] for m in mods}
+
+
+def test_the_cli_parser_does_not_load_the_agent_registry() -> None:
+    """Every `aionis` call builds the parser, `aionis hook` on every prompt: the registry (every
+    agent's adapters) loads only when `agents install` checks or lists its names."""
+    mods = _modules_after("import aionisd.cli as c; c.build_parser()")
+    assert "aionisd.agents" not in mods
