@@ -33,8 +33,6 @@ _ARITH_TEST = re.compile(r"\s-(?:eq|ne|lt|le|gt|ge)\s")
 _SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[$")
 _WORD_BREAK = frozenset(" \t\n;&|()<>")
 
-Context = Literal["plain", "dq", "sq", "ansic", "heredoc", "qheredoc"]
-
 
 class UnsafeValue(ValueError):
     """A parameter value that cannot reach this shell text as one word of data."""
